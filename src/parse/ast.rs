@@ -1,0 +1,224 @@
+//! The typed form of a PostgREST query string. Produced by `parse`, consumed by `plan`.
+
+/// A path of embedded resources, e.g. `books.reviews` in `books.reviews.rating=gte.5`.
+/// Empty for the root resource. Each element is an embed's alias if it has one, else its name.
+pub type EmbedPath = Vec<String>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonKey {
+    Key(String),
+    Index(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonOp {
+    /// `->`
+    Arrow(JsonKey),
+    /// `->>`
+    DoubleArrow(JsonKey),
+}
+
+/// A column, optionally followed by a JSON path: `data->a->>b`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub json_path: Vec<JsonOp>,
+}
+
+impl Field {
+    pub fn col(name: &str) -> Field {
+        Field { name: name.to_string(), json_path: vec![] }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Avg,
+    Max,
+    Min,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinType {
+    Inner,
+    Left,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelectItem {
+    /// `*`
+    Star,
+    /// `alias:col->path::cast` or `alias:col.sum()::cast`; also a bare `count()`
+    /// (then `field.name` is empty and `aggregate` is `Count`).
+    Field {
+        field: Field,
+        alias: Option<String>,
+        cast: Option<String>,
+        aggregate: Option<Aggregate>,
+        /// cast applied to the aggregate's result: `col.sum()::int`
+        aggregate_cast: Option<String>,
+    },
+    /// `alias:name!hint!inner(select...)` or `...name(select...)` (spread).
+    Embed {
+        name: String,
+        alias: Option<String>,
+        /// `!fk_name`, `!column` or `!junction_table`
+        hint: Option<String>,
+        join: Option<JoinType>,
+        spread: bool,
+        select: Vec<SelectItem>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimpleOp {
+    Eq,
+    Neq,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+    Like,
+    Ilike,
+    Match,
+    Imatch,
+    /// `cs` contains `@>`
+    Cs,
+    /// `cd` contained in `<@`
+    Cd,
+    /// `ov` overlap `&&`
+    Ov,
+    /// `sl` strictly left `<<`
+    Sl,
+    /// `sr` strictly right `>>`
+    Sr,
+    /// `nxr` does not extend to the right `&<`
+    Nxr,
+    /// `nxl` does not extend to the left `&>`
+    Nxl,
+    /// `adj` adjacent `-|-`
+    Adj,
+    IsDistinct,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsValue {
+    Null,
+    NotNull,
+    True,
+    False,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FtsOp {
+    /// `fts` to_tsquery
+    Fts,
+    /// `plfts` plainto_tsquery
+    Plfts,
+    /// `phfts` phraseto_tsquery
+    Phfts,
+    /// `wfts` websearch_to_tsquery
+    Wfts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// `op.value` or `op(any).{a,b}`: with a quantifier the value is a list of values.
+    Simple {
+        op: SimpleOp,
+        quantifier: Option<Quantifier>,
+        value: String,
+        /// the values of `op(any).{a,b}` / `op(all).{a,b}`
+        values: Vec<String>,
+    },
+    /// `in.(a,b,"c,d")`: values unquoted.
+    In(Vec<String>),
+    Is(IsValue),
+    Fts {
+        op: FtsOp,
+        config: Option<String>,
+        value: String,
+    },
+}
+
+/// `field=not.op.value`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub field: Field,
+    pub negated: bool,
+    pub operation: Operation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogicOp {
+    And,
+    Or,
+}
+
+/// `or=(a.eq.1,and(b.gt.2,c.lt.3))`, `not.and=(...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogicTree {
+    Expr {
+        negated: bool,
+        op: LogicOp,
+        children: Vec<LogicTree>,
+    },
+    Filter(Filter),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderDirection {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NullsOrder {
+    First,
+    Last,
+}
+
+/// One term of `order=`: `col->a.desc.nullslast` or `rel(col).asc` (a to-one embed's column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderTerm {
+    /// `Some("rel")` for `rel(col)`.
+    pub relation: Option<String>,
+    pub field: Field,
+    pub direction: Option<OrderDirection>,
+    pub nulls: Option<NullsOrder>,
+}
+
+/// Everything the query string says, with the embed path each part applies to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryParams {
+    /// `select=`; empty when absent (means `*`).
+    pub select: Vec<SelectItem>,
+    /// Was `select` given at all?
+    pub has_select: bool,
+    /// `col=op.val` and `rel.col=op.val`
+    pub filters: Vec<(EmbedPath, Filter)>,
+    /// `or=(...)`, `and=(...)`, `not.or=(...)`, `rel.or=(...)`
+    pub logic: Vec<(EmbedPath, LogicTree)>,
+    /// `order=` and `rel.order=`
+    pub order: Vec<(EmbedPath, Vec<OrderTerm>)>,
+    /// `limit=` and `rel.limit=`
+    pub limit: Vec<(EmbedPath, i64)>,
+    /// `offset=` and `rel.offset=`
+    pub offset: Vec<(EmbedPath, i64)>,
+    /// `columns=` (POST/RPC body columns)
+    pub columns: Option<Vec<String>>,
+    /// `on_conflict=`
+    pub on_conflict: Option<Vec<String>>,
+    /// Parameters that are neither reserved words nor parsable as filters, in order: RPC GET
+    /// arguments (`/rpc/fn?a=1&b=2`). Unparsed values, percent-decoded.
+    pub rpc_args: Vec<(String, String)>,
+}

@@ -1,0 +1,13 @@
+//! What the API knows about the database: tables, views, columns, keys, relationships,
+//! functions. Loaded by one introspection query (`introspect.sql`) returning one JSON document,
+//! deserialized into [`model::SchemaCache`].
+
+pub mod model;
+
+#[cfg(feature = "pg15")]
+pub mod load;
+
+pub use model::SchemaCache;
+
+/// The introspection query. Takes `$1` = text[] of exposed schemas; returns one json value.
+pub const INTROSPECTION_SQL: &str = include_str!("introspect.sql");

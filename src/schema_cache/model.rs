@@ -1,0 +1,142 @@
+//! The schema cache as plain data (serde), so the planner can be tested without Postgres.
+
+use serde::Deserialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Column {
+    pub name: String,
+    /// `format_type(atttypid, NULL)`: schema-qualified where needed, no typmod
+    /// (usable in a cast: `$1::<data_type>`).
+    pub data_type: String,
+    /// `integer`, `text`, `jsonb`, `ARRAY`, `USER-DEFINED`...: the type's category name as
+    /// information_schema.columns.data_type reports it.
+    #[serde(default)]
+    pub nominal_type: String,
+    pub nullable: bool,
+    /// The default expression, if any.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Stored generated or identity ALWAYS column (cannot be written).
+    #[serde(default)]
+    pub generated: bool,
+    pub position: i32,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    /// `r` table, `v` view, `m` materialized view, `f` foreign table, `p` partitioned table
+    pub kind: String,
+    #[serde(default)]
+    pub insertable: bool,
+    #[serde(default)]
+    pub updatable: bool,
+    #[serde(default)]
+    pub deletable: bool,
+    pub columns: Vec<Column>,
+    /// Primary key column names, in key order (for views: inferred from the base table).
+    #[serde(default)]
+    pub pk: Vec<String>,
+    /// Unique constraints (each a column list), primary key excluded.
+    #[serde(default)]
+    pub uniques: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+    pub fn is_view(&self) -> bool {
+        self.kind == "v" || self.kind == "m"
+    }
+}
+
+/// A foreign key, or a foreign key seen through views (`table` and/or `ref_table` is a view
+/// whose columns map to the constrained columns of the base tables).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ForeignKey {
+    /// constraint name
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct FunctionArg {
+    /// empty for an unnamed argument
+    pub name: String,
+    pub data_type: String,
+    pub has_default: bool,
+    #[serde(default)]
+    pub variadic: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Function {
+    pub schema: String,
+    pub name: String,
+    pub oid: u32,
+    /// IN / INOUT / VARIADIC arguments, in order.
+    pub args: Vec<FunctionArg>,
+    /// `format_type` of the return type.
+    pub return_type: String,
+    pub returns_set: bool,
+    /// `Some((schema, name))` when the return type is the row type of a table or view.
+    #[serde(default)]
+    pub return_table: Option<(String, String)>,
+    /// composite (row type, RETURNS TABLE, OUT params) results are objects
+    pub returns_composite: bool,
+    /// `i` immutable, `s` stable, `v` volatile
+    pub volatility: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct SchemaCache {
+    pub tables: Vec<Table>,
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
+    #[serde(default)]
+    pub functions: Vec<Function>,
+    #[serde(skip)]
+    index: HashMap<(String, String), usize>,
+}
+
+impl SchemaCache {
+    /// Parses the introspection query's JSON output and indexes it.
+    pub fn from_json(json: &str) -> Result<SchemaCache, serde_json::Error> {
+        let mut sc: SchemaCache = serde_json::from_str(json)?;
+        sc.build_index();
+        Ok(sc)
+    }
+
+    pub fn build_index(&mut self) {
+        self.index = self
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((t.schema.clone(), t.name.clone()), i))
+            .collect();
+    }
+
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.index
+            .get(&(schema.to_string(), name.to_string()))
+            .map(|&i| &self.tables[i])
+    }
+
+    pub fn functions_named<'a>(
+        &'a self,
+        schema: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Function> + 'a {
+        self.functions
+            .iter()
+            .filter(move |f| f.schema == schema && f.name == name)
+    }
+}
