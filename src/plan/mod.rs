@@ -6,9 +6,17 @@
 //! and `response_status text` (the `response.*` settings, read at the end of the statement),
 //! `location text` (for `Prefer: return=headers-only` inserts, else NULL).
 //! Values are always bind parameters (`$n`, all of type text); identifiers are always quoted.
+//!
+//! Layout: `sql` (quoting, params), `filter` (filters/logic -> SQL), `relationships` (embed
+//! resolution), `read` (GET/HEAD and the shared read-body builder used by mutations and RPC).
+
+pub mod filter;
+pub mod read;
+pub mod relationships;
+pub mod sql;
 
 use crate::error::ApiError;
-use crate::http::ApiRequest;
+use crate::http::{ApiRequest, Method, Resource};
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
 
@@ -26,6 +34,36 @@ pub fn plan(
     schema: &SchemaCache,
     settings: &Settings,
 ) -> Result<Statement, ApiError> {
+    match (&req.resource, req.method) {
+        (Resource::Relation(name), Method::Get | Method::Head) => {
+            read::plan_read(req, name, schema, settings)
+        }
+        (Resource::Relation(_), Method::Options) | (Resource::Root, _) => Err(ApiError::new(
+            405,
+            "PGRST117",
+            "OPTIONS and the root endpoint are not supported yet",
+        )),
+        (Resource::Relation(_), _) => plan_mutation(req, schema, settings),
+        (Resource::Rpc(_), _) => plan_rpc(req, schema, settings),
+    }
+}
+
+// The write and RPC planners live in `mutate.rs` / `rpc.rs` (another module owner): replace
+// these two stubs with `mutate::plan_mutation` / `rpc::plan_rpc` once those files exist.
+fn plan_mutation(
+    req: &ApiRequest,
+    schema: &SchemaCache,
+    settings: &Settings,
+) -> Result<Statement, ApiError> {
     let _ = (req, schema, settings);
-    Err(ApiError::internal("planner not implemented"))
+    Err(ApiError::internal("not implemented"))
+}
+
+fn plan_rpc(
+    req: &ApiRequest,
+    schema: &SchemaCache,
+    settings: &Settings,
+) -> Result<Statement, ApiError> {
+    let _ = (req, schema, settings);
+    Err(ApiError::internal("not implemented"))
 }

@@ -1,0 +1,1 @@
+//! Filters and logic trees -> SQL boolean expressions.

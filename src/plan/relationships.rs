@@ -1,0 +1,1 @@
+//! Embedding: finding the relationship between two relations (foreign keys, views, junctions).
