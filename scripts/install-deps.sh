@@ -27,9 +27,6 @@ if command -v pg_lsclusters >/dev/null 2>&1 && pg_lsclusters 2>/dev/null | grep 
   as_root pg_ctlcluster 15 main stop || true
 fi
 
-if ! command -v cargo >/dev/null 2>&1; then
-  [ -x "$HOME/.cargo/bin/cargo" ] && export PATH="$HOME/.cargo/bin:$PATH"
-fi
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs) first"
 
 if [ "$(cargo pgrx --version 2>/dev/null || true)" != "cargo-pgrx $PGRX_VERSION" ]; then

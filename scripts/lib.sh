@@ -10,6 +10,10 @@ PG_USER="${PG_USER:-postgres}"
 if [ -z "${PYTHON:-}" ]; then
   if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
+# cargo from rustup lives in ~/.cargo/bin, which a non-login shell (CI, sudo) may not have.
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 log() { printf '==> %s\n' "$*" >&2; }

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The full check: deps, unit tests, release build + install, integration tests, conformance.
+# Exits non-zero when the unit or integration tests fail; the conformance score is reported only.
+#
+# Environment: SKIP_DEPS=1 (skip scripts/install-deps.sh), PYTEST_ARGS (extra pytest arguments),
+#              CONFORMANCE_DIR (default: ../shared/conformance next to the repository).
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+if [ "${SKIP_DEPS:-0}" != "1" ]; then
+  bash scripts/install-deps.sh
+fi
+
+log "unit tests: cargo test --no-default-features"
+cargo test --no-default-features --quiet
+
+bash scripts/build-install.sh
+
+log "integration tests: $PYTHON -m pytest tests/"
+set +e
+# shellcheck disable=SC2086
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/ ${PYTEST_ARGS:-}
+PYTEST_RC=$?
+set -e
+case "$PYTEST_RC" in
+  0) log "integration tests passed" ;;
+  5) log "pytest collected no tests: counted as a failure" ;;
+  *) log "integration tests failed (pytest exit $PYTEST_RC)" ;;
+esac
+
+CONFORMANCE_DIR="${CONFORMANCE_DIR:-$(dirname "$REPO_ROOT")/shared/conformance}"
+if [ -f "$CONFORMANCE_DIR/serve.sh" ]; then
+  log "conformance suite: $CONFORMANCE_DIR/serve.sh"
+  set +e
+  PYTHON="$PYTHON" bash "$CONFORMANCE_DIR/serve.sh" >"${TMPDIR:-/tmp}/serendb-conformance.out" 2>&1
+  CONF_RC=$?
+  set -e
+  grep '^FAIL' "${TMPDIR:-/tmp}/serendb-conformance.out" | head -n 40 || true
+  log "conformance (exit $CONF_RC, not yet gating; full output in ${TMPDIR:-/tmp}/serendb-conformance.out):"
+  grep -E '^[0-9]+ passed, [0-9]+ failed' "${TMPDIR:-/tmp}/serendb-conformance.out" | tail -n 1 ||
+    tail -n 1 "${TMPDIR:-/tmp}/serendb-conformance.out"
+else
+  log "conformance suite not found at $CONFORMANCE_DIR: skipped"
+fi
+
+[ "$PYTEST_RC" = "0" ] || exit 1
+log "all gating checks passed"

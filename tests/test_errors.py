@@ -1,0 +1,133 @@
+"""Each error class: PostgREST's status, code and body shape, over real HTTP."""
+
+import time
+
+import pytest
+
+from conftest import make_jwt
+
+
+@pytest.fixture(scope="module", autouse=True)
+def error_fixtures(cluster):
+    cluster.psql("""
+        CREATE TABLE uniq_items (id int PRIMARY KEY, name text UNIQUE);
+        CREATE FUNCTION pay() RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+          RAISE SQLSTATE 'PT402' USING MESSAGE = 'Payment Required',
+            DETAIL = 'Quota exceeded', HINT = 'Upgrade your plan';
+        END $$;
+        CREATE FUNCTION boom() RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'boom: %', 42; END $$;
+        CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_user::text $$;
+        CREATE ROLE not_granted NOLOGIN;
+        GRANT USAGE ON SCHEMA public TO not_granted;
+        CREATE ROLE granted_role NOLOGIN;
+        GRANT granted_role TO authenticator;
+        GRANT USAGE ON SCHEMA public TO granted_role;
+    """)
+    yield
+
+
+def assert_error(r, status, code):
+    assert r.status == status, r
+    body = r.json()
+    assert set(body) >= {"code", "message", "details", "hint"}, body
+    assert body["code"] == code, body
+    return body
+
+
+def test_unknown_table_is_404_pgrst205(cluster):
+    body = assert_error(cluster.http("GET", "/no_such_table", token=cluster.token()), 404, "PGRST205")
+    assert "no_such_table" in body["message"]
+
+
+def test_unknown_column_is_400_42703(cluster):
+    t = cluster.token()
+    assert_error(cluster.http("GET", "/posts?select=id,no_such_col", token=t), 400, "42703")
+    assert_error(cluster.http("GET", "/posts?no_such_col=eq.1", token=t), 400, "42703")
+
+
+def test_malformed_query_is_400_pgrst100(cluster):
+    t = cluster.token()
+    assert_error(cluster.http("GET", "/posts?id=xx.1", token=t), 400, "PGRST100")
+    assert_error(cluster.http("GET", "/posts?select=id,(", token=t), 400, "PGRST100")
+    assert_error(cluster.http("GET", "/posts?or=(id.eq.1", token=t), 400, "PGRST100")
+
+
+def test_bad_jwt_is_401_pgrst301_with_www_authenticate(cluster):
+    for token in ["not-a-jwt", "a.b.c", make_jwt({"sub": "x", "role": "authenticated"},
+                                                  secret="the-wrong-secret-0123456789012345678")]:
+        r = cluster.http("GET", "/posts", token=token)
+        assert_error(r, 401, "PGRST301")
+        www = r.header("WWW-Authenticate")
+        assert www and www.startswith("Bearer"), r.headers
+        assert "invalid_token" in www
+
+
+def test_alg_none_jwt_is_rejected(cluster):
+    head = make_jwt({}, header={"alg": "none", "typ": "JWT"}).split(".")[0]
+    body = make_jwt({"sub": "x", "role": "authenticated"}).split(".")[1]
+    r = cluster.http("GET", "/posts", token=f"{head}.{body}.")
+    assert r.status == 401, r
+
+
+def test_expired_jwt_is_401_pgrst303(cluster):
+    token = cluster.jwt({"sub": "user-1", "role": "authenticated", "exp": int(time.time()) - 3600})
+    r = cluster.http("GET", "/posts", token=token)
+    body = assert_error(r, 401, "PGRST303")
+    assert "expired" in body["message"].lower()
+    assert (r.header("WWW-Authenticate") or "").startswith("Bearer")
+
+
+def test_unique_violation_is_409_23505(cluster):
+    t = cluster.token()
+    r = cluster.http("POST", "/uniq_items", None, {"id": 1, "name": "a"}, token=t)
+    assert r.status == 201, r
+    body = assert_error(cluster.http("POST", "/uniq_items", None, {"id": 2, "name": "a"}, token=t),
+                        409, "23505")
+    assert "duplicate key" in body["message"]
+    assert cluster.psql("SELECT count(*) FROM uniq_items") == "1"
+
+
+def test_pt_sqlstate_sets_the_http_status(cluster):
+    for method in ["POST", "GET"]:
+        r = cluster.http(method, "/rpc/pay", None, {} if method == "POST" else None,
+                         token=cluster.token())
+        body = assert_error(r, 402, "PT402")
+        assert body["message"] == "Payment Required"
+        assert body["details"] == "Quota exceeded"
+        assert body["hint"] == "Upgrade your plan"
+
+
+def test_raise_exception_is_400_p0001(cluster):
+    body = assert_error(cluster.http("POST", "/rpc/boom", None, {}, token=cluster.token()),
+                        400, "P0001")
+    assert body["message"] == "boom: 42"
+
+
+def test_valid_jwt_without_role_runs_as_default_role(cluster):
+    token = cluster.jwt({"sub": "user-9", "exp": int(time.time()) + 60})
+    r = cluster.http("GET", "/rpc/whoami", token=token)
+    assert r.status == 200, r
+    assert r.json() == "authenticated"
+
+
+def test_role_granted_to_authenticator_is_used(cluster):
+    r = cluster.http("GET", "/rpc/whoami", token=cluster.token(role="granted_role"))
+    assert r.status == 200, r
+    assert r.json() == "granted_role"
+
+
+@pytest.mark.parametrize("role", ["not_granted", "no_such_role_at_all", "postgres"])
+def test_role_not_granted_to_authenticator_never_runs(cluster, role):
+    """A role the authenticator may not switch to (not granted, missing, or a superuser) is
+    refused and nothing runs as that role."""
+    r = cluster.http("GET", "/rpc/whoami", token=cluster.token(role=role))
+    assert r.status in (400, 401, 403), r
+    assert r.json()["code"] in ("42501", "22023", "PGRST301", "PGRST302", "28000"), r
+    # Nothing executed as that role: a write under that token does not happen either.
+    before = cluster.psql("SELECT count(*) FROM uniq_items")
+    r = cluster.http("POST", "/uniq_items", None, {"id": 900, "name": f"as-{role}"},
+                     token=cluster.token(role=role))
+    assert r.status in (400, 401, 403), r
+    assert cluster.psql("SELECT count(*) FROM uniq_items") == before
