@@ -1,1 +1,235 @@
--- placeholder
+-- The schema cache in one query: $1 = text[] of exposed schemas; returns one json value
+-- ({"tables": [...], "foreign_keys": [...], "functions": [...]}) matching model::SchemaCache.
+-- Type names are schema-qualified outside pg_catalog so that casts (`$1::<data_type>`) work
+-- whatever the search_path of the request is.
+WITH
+exposed AS (
+  SELECT n.oid, n.nspname
+  FROM pg_catalog.pg_namespace n
+  WHERE n.nspname = ANY ($1::text[])
+),
+typ AS (
+  SELECT t.oid,
+    CASE
+      WHEN n.nspname = 'pg_catalog' THEN pg_catalog.format_type(t.oid, NULL)
+      WHEN et.oid IS NOT NULL AND en.nspname = 'pg_catalog' THEN pg_catalog.format_type(t.oid, NULL)
+      WHEN et.oid IS NOT NULL THEN pg_catalog.quote_ident(en.nspname) || '.' || pg_catalog.quote_ident(et.typname) || '[]'
+      ELSE pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.typname)
+    END AS name,
+    CASE
+      WHEN t.typcategory = 'A' THEN 'ARRAY'
+      WHEN n.nspname <> 'pg_catalog' THEN 'USER-DEFINED'
+      ELSE pg_catalog.format_type(t.oid, NULL)
+    END AS nominal,
+    t.typtype, t.typrelid
+  FROM pg_catalog.pg_type t
+  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+  LEFT JOIN pg_catalog.pg_type et ON et.oid = t.typelem AND t.typcategory = 'A' AND t.typlen = -1
+  LEFT JOIN pg_catalog.pg_namespace en ON en.oid = et.typnamespace
+),
+rels AS (
+  SELECT c.oid, e.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+    CASE WHEN c.relkind IN ('r', 'p') THEN 28 ELSE pg_catalog.pg_relation_is_updatable(c.oid, true) END AS upd
+  FROM pg_catalog.pg_class c
+  JOIN exposed e ON e.oid = c.relnamespace
+  WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
+),
+cols AS (
+  SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.attnotnull, a.attgenerated, a.attidentity
+  FROM pg_catalog.pg_attribute a
+  WHERE a.attrelid IN (SELECT oid FROM rels) AND a.attnum > 0 AND NOT a.attisdropped
+),
+-- View columns that are plain references to a column of another relation (from the view's
+-- rewrite rule: top-level target entries whose expression is a Var). The last matching target
+-- entry for a resno is the top-level one: the range table and sublinks come before it.
+view_refs AS (
+  SELECT DISTINCT ON (r.ev_class, m.resno)
+    r.ev_class AS view_oid, m.resno, m.origtbl, m.origcol
+  FROM pg_catalog.pg_rewrite r
+  JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
+  CROSS JOIN LATERAL (
+    SELECT x.ord, (x.m)[1]::int AS resno, (x.m)[2]::oid AS origtbl, (x.m)[3]::int AS origcol
+    FROM pg_catalog.regexp_matches(r.ev_action::text,
+      '\{TARGETENTRY :expr \{VAR [^{}]*\} :resno (\d+) :resname (?:[^ \\]|\\.)+ :ressortgroupref \d+ :resorigtbl (\d+) :resorigcol (\d+)',
+      'g') WITH ORDINALITY AS x(m, ord)
+  ) m
+  WHERE r.rulename = '_RETURN' AND m.origtbl <> 0
+    AND vc.relnamespace IN (SELECT oid FROM exposed)
+  ORDER BY r.ev_class, m.resno, m.ord DESC
+),
+-- (view column) -> (base table column), following views over views.
+view_cols AS (
+  WITH RECURSIVE chain AS (
+    SELECT v.view_oid, v.resno, v.origtbl, v.origcol, 1 AS depth
+    FROM view_refs v
+    UNION ALL
+    SELECT c.view_oid, c.resno, v.origtbl, v.origcol, c.depth + 1
+    FROM chain c
+    JOIN view_refs v ON v.view_oid = c.origtbl AND v.resno = c.origcol
+    WHERE c.depth < 6
+  )
+  SELECT DISTINCT ON (view_oid, resno) view_oid, resno AS view_col, origtbl AS base_oid, origcol AS base_col
+  FROM chain
+  ORDER BY view_oid, resno, depth DESC
+),
+-- Every relation (table or view) together with how its columns map to base table columns:
+-- a base table maps to itself.
+col_map AS (
+  SELECT a.attrelid AS rel_oid, a.attnum AS rel_col, a.attrelid AS base_oid, a.attnum AS base_col
+  FROM pg_catalog.pg_attribute a
+  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p', 'f')
+  WHERE a.attnum > 0 AND NOT a.attisdropped
+    AND (c.oid IN (SELECT oid FROM rels)
+         OR c.oid IN (SELECT base_oid FROM view_cols)
+         OR c.oid IN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' AND confrelid IN (SELECT oid FROM rels))
+         OR c.oid IN (SELECT confrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' AND conrelid IN (SELECT oid FROM rels)))
+  UNION ALL
+  SELECT view_oid, view_col, base_oid, base_col FROM view_cols
+),
+-- Keys (primary / unique) and foreign keys of base tables, seen through every relation whose
+-- columns cover them.
+keys AS (
+  SELECT con.conrelid, con.contype, con.conkey
+  FROM pg_catalog.pg_constraint con
+  WHERE con.contype IN ('p', 'u')
+),
+rel_keys AS (
+  SELECT m.rel_oid, k.contype, k.conkey,
+    array_agg(ra.attname ORDER BY kc.ord) AS cols,
+    count(DISTINCT kc.ord) AS n
+  FROM keys k
+  CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY AS kc(attnum, ord)
+  JOIN (SELECT DISTINCT ON (rel_oid, base_oid, base_col) * FROM col_map ORDER BY rel_oid, base_oid, base_col, rel_col) m
+    ON m.base_oid = k.conrelid AND m.base_col = kc.attnum
+  JOIN pg_catalog.pg_attribute ra ON ra.attrelid = m.rel_oid AND ra.attnum = m.rel_col
+  WHERE m.rel_oid IN (SELECT oid FROM rels)
+  GROUP BY m.rel_oid, k.conrelid, k.contype, k.conkey
+  HAVING count(DISTINCT kc.ord) = cardinality(k.conkey)
+),
+fks AS (
+  SELECT con.oid, con.conname, con.conrelid, con.confrelid, con.conkey, con.confkey
+  FROM pg_catalog.pg_constraint con
+  WHERE con.contype = 'f'
+),
+-- One side of a foreign key (the constrained or the referenced columns) seen from a relation.
+fk_sides AS (
+  SELECT f.oid AS fk_oid, s.side, m.rel_oid,
+    array_agg(ra.attname ORDER BY kc.ord) AS cols
+  FROM fks f
+  CROSS JOIN LATERAL (VALUES ('from', f.conrelid, f.conkey), ('to', f.confrelid, f.confkey)) AS s(side, base_oid, key)
+  CROSS JOIN LATERAL unnest(s.key) WITH ORDINALITY AS kc(attnum, ord)
+  JOIN (SELECT DISTINCT ON (rel_oid, base_oid, base_col) * FROM col_map ORDER BY rel_oid, base_oid, base_col, rel_col) m
+    ON m.base_oid = s.base_oid AND m.base_col = kc.attnum
+  JOIN pg_catalog.pg_attribute ra ON ra.attrelid = m.rel_oid AND ra.attnum = m.rel_col
+  WHERE m.rel_oid IN (SELECT oid FROM rels)
+  GROUP BY f.oid, s.side, m.rel_oid, s.key
+  HAVING count(DISTINCT kc.ord) = cardinality(s.key)
+),
+fk_json AS (
+  SELECT json_build_object(
+    'name', f.conname,
+    'schema', r1.schema, 'table', r1.name, 'columns', a.cols,
+    'ref_schema', r2.schema, 'ref_table', r2.name, 'ref_columns', b.cols
+  ) AS j
+  FROM fks f
+  JOIN fk_sides a ON a.fk_oid = f.oid AND a.side = 'from'
+  JOIN fk_sides b ON b.fk_oid = f.oid AND b.side = 'to'
+  JOIN rels r1 ON r1.oid = a.rel_oid
+  JOIN rels r2 ON r2.oid = b.rel_oid
+  ORDER BY r1.schema, r1.name, f.conname, r2.name
+),
+col_json AS (
+  SELECT c.attrelid, json_agg(json_build_object(
+      'name', c.attname,
+      'data_type', t.name,
+      'nominal_type', t.nominal,
+      'nullable', NOT c.attnotnull,
+      'default', pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+      'generated', c.attgenerated = 's' OR c.attidentity = 'a',
+      'position', c.attnum
+    ) ORDER BY c.attnum) AS j
+  FROM cols c
+  JOIN typ t ON t.oid = c.atttypid
+  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.attrelid AND d.adnum = c.attnum
+  GROUP BY c.attrelid
+),
+key_json AS (
+  SELECT k.rel_oid,
+    json_agg(k.cols) FILTER (WHERE k.contype = 'p') -> 0 AS pk,
+    json_agg(k.cols) FILTER (WHERE k.contype = 'u') AS uniques
+  FROM rel_keys k
+  GROUP BY k.rel_oid
+),
+table_json AS (
+  SELECT json_build_object(
+    'schema', r.schema,
+    'name', r.name,
+    'kind', r.kind,
+    'insertable', (r.upd & 8) = 8,
+    'updatable', (r.upd & 4) = 4,
+    'deletable', (r.upd & 16) = 16,
+    'columns', coalesce(c.j, '[]'),
+    'pk', coalesce(k.pk, '[]'),
+    'uniques', coalesce(k.uniques, '[]')
+  ) AS j
+  FROM rels r
+  LEFT JOIN col_json c ON c.attrelid = r.oid
+  LEFT JOIN key_json k ON k.rel_oid = r.oid
+  ORDER BY r.schema, r.name
+),
+procs AS (
+  SELECT p.oid, e.nspname, p.proname, p.pronargs, p.pronargdefaults, p.prorettype, p.proretset,
+    p.provolatile, p.proallargtypes, p.proargtypes, p.proargmodes, p.proargnames
+  FROM pg_catalog.pg_proc p
+  JOIN exposed e ON e.oid = p.pronamespace
+  WHERE p.prokind = 'f'
+),
+args AS (
+  SELECT p.oid, a.ord, a.typ, a.mode, coalesce(p.proargnames[a.ord], '') AS name,
+    count(*) FILTER (WHERE a.mode IN ('i', 'b', 'v')) OVER (PARTITION BY p.oid ORDER BY a.ord) AS in_pos,
+    p.pronargs, p.pronargdefaults
+  FROM procs p
+  CROSS JOIN LATERAL unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]),
+                            coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])))
+    WITH ORDINALITY AS a(typ, mode, ord)
+),
+arg_json AS (
+  SELECT a.oid,
+    json_agg(json_build_object(
+      'name', a.name, 'data_type', t.name,
+      'has_default', a.in_pos > a.pronargs - a.pronargdefaults,
+      'variadic', a.mode = 'v'
+    ) ORDER BY a.ord) FILTER (WHERE a.mode IN ('i', 'b', 'v')) AS ins,
+    json_agg(json_build_object(
+      'name', a.name, 'data_type', t.name, 'has_default', false, 'variadic', false
+    ) ORDER BY a.ord) FILTER (WHERE a.mode IN ('o', 'b', 't')) AS outs
+  FROM args a
+  JOIN typ t ON t.oid = a.typ
+  GROUP BY a.oid
+),
+function_json AS (
+  SELECT json_build_object(
+    'schema', p.nspname,
+    'name', p.proname,
+    'oid', p.oid,
+    'args', coalesce(a.ins, '[]'),
+    'out_args', coalesce(a.outs, '[]'),
+    'return_type', rt.name,
+    'returns_set', p.proretset,
+    'return_table', CASE WHEN rc.oid IS NOT NULL THEN json_build_array(rn.nspname, rc.relname) END,
+    'returns_composite', rt.typtype = 'c'
+      OR (p.prorettype = 'pg_catalog.record'::regtype AND a.outs IS NOT NULL),
+    'volatility', p.provolatile::text
+  ) AS j
+  FROM procs p
+  JOIN typ rt ON rt.oid = p.prorettype
+  LEFT JOIN arg_json a ON a.oid = p.oid
+  LEFT JOIN pg_catalog.pg_class rc ON rc.oid = rt.typrelid AND rc.relkind IN ('r', 'v', 'm', 'f', 'p')
+  LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
+  ORDER BY p.nspname, p.proname, p.oid
+)
+SELECT json_build_object(
+  'tables', coalesce((SELECT json_agg(j) FROM table_json), '[]'),
+  'foreign_keys', coalesce((SELECT json_agg(j) FROM fk_json), '[]'),
+  'functions', coalesce((SELECT json_agg(j) FROM function_json), '[]')
+)

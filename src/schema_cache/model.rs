@@ -84,6 +84,9 @@ pub struct Function {
     pub oid: u32,
     /// IN / INOUT / VARIADIC arguments, in order.
     pub args: Vec<FunctionArg>,
+    /// OUT / INOUT / TABLE columns, in order (the result columns of `RETURNS TABLE (...)`).
+    #[serde(default)]
+    pub out_args: Vec<FunctionArg>,
     /// `format_type` of the return type.
     pub return_type: String,
     pub returns_set: bool,
@@ -138,5 +141,65 @@ impl SchemaCache {
         self.functions
             .iter()
             .filter(move |f| f.schema == schema && f.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = include_str!("testdata/conformance.json");
+
+    #[test]
+    fn deserializes_the_introspection_output() {
+        let sc = SchemaCache::from_json(SAMPLE).expect("valid schema cache json");
+        let books = sc.table("public", "books").expect("books");
+        assert_eq!(books.kind, "r");
+        assert_eq!(books.pk, vec!["id"]);
+        assert_eq!(books.uniques, vec![vec!["isbn".to_string()]]);
+        let format = books.column("format").expect("format column");
+        assert_eq!(format.data_type, "public.book_format");
+        assert_eq!(books.column("tags").map(|c| c.data_type.as_str()), Some("text[]"));
+        assert!(sc.table("v2", "projects").is_some());
+        let view = sc.table("public", "book_catalog").expect("view");
+        assert!(view.is_view());
+        assert_eq!(view.pk, vec!["id"], "view keys are inferred from the base table");
+    }
+
+    #[test]
+    fn foreign_keys_include_view_relationships() {
+        let sc = SchemaCache::from_json(SAMPLE).unwrap();
+        let through_view = sc.foreign_keys.iter().any(|fk| {
+            fk.table == "book_catalog"
+                && fk.ref_table == "authors"
+                && fk.name == "books_author_id_fkey"
+                && fk.columns == vec!["author_id"]
+        });
+        assert!(through_view);
+        let to_view = sc
+            .foreign_keys
+            .iter()
+            .any(|fk| fk.table == "reviews" && fk.ref_table == "book_catalog");
+        assert!(to_view);
+    }
+
+    #[test]
+    fn functions_have_args_and_return_shapes() {
+        let sc = SchemaCache::from_json(SAMPLE).unwrap();
+        let greet = sc.functions_named("public", "greet").next().unwrap();
+        assert!(greet.args.iter().all(|a| a.has_default));
+        let words = sc.functions_named("public", "join_words").next().unwrap();
+        assert!(words.args[0].variadic);
+        assert_eq!(words.args[0].data_type, "text[]");
+        let tasks = sc.functions_named("public", "all_tasks").next().unwrap();
+        assert!(tasks.returns_set && tasks.returns_composite);
+        assert_eq!(
+            tasks.return_table,
+            Some(("public".to_string(), "tasks".to_string()))
+        );
+        let stats = sc.functions_named("public", "project_stats").next().unwrap();
+        assert!(stats.returns_composite);
+        assert_eq!(stats.out_args.len(), 3);
+        assert_eq!(sc.functions_named("public", "area").count(), 2);
     }
 }
