@@ -11,8 +11,10 @@
 //! resolution), `read` (GET/HEAD and the shared read-body builder used by mutations and RPC).
 
 pub mod filter;
+pub mod mutate;
 pub mod read;
 pub mod relationships;
+pub mod rpc;
 pub mod sql;
 
 use crate::error::ApiError;
@@ -43,27 +45,7 @@ pub fn plan(
             "PGRST117",
             "OPTIONS and the root endpoint are not supported yet",
         )),
-        (Resource::Relation(_), _) => plan_mutation(req, schema, settings),
-        (Resource::Rpc(_), _) => plan_rpc(req, schema, settings),
+        (Resource::Relation(_), _) => mutate::plan_mutation(req, schema, settings),
+        (Resource::Rpc(_), _) => rpc::plan_rpc(req, schema, settings),
     }
-}
-
-// The write and RPC planners live in `mutate.rs` / `rpc.rs` (another module owner): replace
-// these two stubs with `mutate::plan_mutation` / `rpc::plan_rpc` once those files exist.
-fn plan_mutation(
-    req: &ApiRequest,
-    schema: &SchemaCache,
-    settings: &Settings,
-) -> Result<Statement, ApiError> {
-    let _ = (req, schema, settings);
-    Err(ApiError::internal("not implemented"))
-}
-
-fn plan_rpc(
-    req: &ApiRequest,
-    schema: &SchemaCache,
-    settings: &Settings,
-) -> Result<Statement, ApiError> {
-    let _ = (req, schema, settings);
-    Err(ApiError::internal("not implemented"))
 }

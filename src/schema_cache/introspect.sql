@@ -211,7 +211,7 @@ function_json AS (
   SELECT json_build_object(
     'schema', p.nspname,
     'name', p.proname,
-    'oid', p.oid,
+    'oid', p.oid::bigint,
     'args', coalesce(a.ins, '[]'),
     'out_args', coalesce(a.outs, '[]'),
     'return_type', rt.name,
