@@ -1,0 +1,1037 @@
+//! POST / PATCH / PUT / DELETE on a table or view -> one statement.
+//!
+//! Shape (as PostgREST builds it): the write runs in a CTE and the outer query turns its
+//! `RETURNING` rows into the response row:
+//! `WITH pgrst_source AS (INSERT ... SELECT ... FROM json_to_recordset($1) ... RETURNING ...)
+//!  SELECT total_result_set, page_total, body, response_headers, response_status, location ...`
+//! The request body is one bind parameter (`$1::json`); Rust only checks it (valid JSON, the
+//! keys of its objects) and Postgres converts the values to the column types.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::read::{read_body_sql_with, RootOptions};
+use super::sql::{array_literal, ident, qualified, Params};
+use super::Statement;
+use crate::error::ApiError;
+use crate::http::{ApiRequest, BodyType, Method, Resolution, Resource, ReturnPref};
+use crate::parse::ast::{
+    Filter, FtsOp, IsValue, JsonKey, JsonOp, LogicOp, LogicTree, Operation, Quantifier,
+    QueryParams, SimpleOp,
+};
+use crate::schema_cache::model::{Column, Table};
+use crate::schema_cache::SchemaCache;
+use crate::settings::Settings;
+
+pub fn plan_mutation(
+    req: &ApiRequest,
+    schema: &SchemaCache,
+    settings: &Settings,
+) -> Result<Statement, ApiError> {
+    let _ = settings;
+    let name = match &req.resource {
+        Resource::Relation(name) => name,
+        _ => {
+            return Err(ApiError::internal(
+                "plan_mutation called without a relation",
+            ))
+        }
+    };
+    let table = schema
+        .table(&req.schema, name)
+        .ok_or_else(|| ApiError::table_not_found(&req.schema, name))?;
+    let mut p = Params::new();
+    let write = match req.method {
+        Method::Post => insert_sql(&mut p, req, table)?,
+        Method::Put => put_sql(&mut p, req, table)?,
+        Method::Patch => update_sql(&mut p, req, table)?,
+        Method::Delete => delete_sql(&mut p, req, table)?,
+        _ => {
+            return Err(ApiError::new(
+                405,
+                "PGRST117",
+                "Unsupported HTTP method for this resource",
+            ))
+        }
+    };
+    let sql = wrap(&mut p, req, schema, table, &write)?;
+    Ok(Statement {
+        sql,
+        params: p.values,
+        read_only: false,
+    })
+}
+
+/// The write statement, minus its RETURNING clause, plus what the outer query needs to know.
+struct Write {
+    sql: String,
+    /// a PUT or an upsert with merge-duplicates: the statement counts inserted rows in the
+    /// `pgrst.inserted` setting (201 vs 200)
+    tracks_inserted: bool,
+    is_insert: bool,
+    /// a PATCH without columns: nothing is written, `sql` is unused
+    empty_update: bool,
+}
+
+impl Write {
+    /// The CTE body: the write with its RETURNING, or a query for no rows.
+    fn with_returning(&self, tbl: &str, returning: &str) -> String {
+        if self.empty_update {
+            format!("SELECT {returning} FROM {tbl} WHERE false")
+        } else {
+            format!("{} RETURNING {returning}", self.sql)
+        }
+    }
+}
+
+/// `WITH pgrst_source AS (<write> RETURNING ...) SELECT <the six result columns>`.
+fn wrap(
+    p: &mut Params,
+    req: &ApiRequest,
+    schema: &SchemaCache,
+    table: &Table,
+    w: &Write,
+) -> Result<String, ApiError> {
+    let tbl = qualified(&table.schema, &table.name);
+    let ret = req.prefer.return_;
+    let counted = req.prefer.count.is_some();
+    let headers = "nullif(current_setting('response.headers', true), '')";
+    let guc_status = "nullif(current_setting('response.status', true), '')";
+    let inserted = "coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0)";
+    // PostgREST: an upsert that only updated answers 200, a PUT answers 201 when it inserted
+    // (with a representation; without one the answer is 204 anyway).
+    let status = if w.tracks_inserted && req.method == Method::Put {
+        if ret == Some(ReturnPref::Representation) {
+            format!("coalesce({guc_status}, CASE WHEN {inserted} > 0 THEN '201' ELSE '200' END)")
+        } else {
+            guc_status.to_string()
+        }
+    } else if w.tracks_inserted {
+        format!("coalesce({guc_status}, CASE WHEN {inserted} > 0 THEN NULL ELSE '200' END)")
+    } else {
+        guc_status.to_string()
+    };
+    if ret == Some(ReturnPref::Representation) {
+        let body = read_body_sql_with(
+            p,
+            schema,
+            table,
+            "pgrst_source",
+            &req.query,
+            req.accept,
+            RootOptions {
+                filters: false,
+                page: None,
+            },
+        )?;
+        let total = if counted {
+            "_b.page_total"
+        } else {
+            "NULL::bigint"
+        };
+        return Ok(format!(
+            "WITH pgrst_source AS ({}) \
+             SELECT {total} AS total_result_set, _b.page_total::bigint AS page_total, \
+             _b.body::text AS body, {headers} AS response_headers, \
+             {status} AS response_status, NULL::text AS location FROM ({body}) _b",
+            w.with_returning(&tbl, &format!("{tbl}.*")),
+        ));
+    }
+    let headers_only = ret == Some(ReturnPref::HeadersOnly) && w.is_insert && !table.pk.is_empty();
+    let returning = if headers_only {
+        table
+            .pk
+            .iter()
+            .map(|c| format!("{tbl}.{}", ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    } else {
+        // the rows are only counted: RETURNING 1 needs no SELECT privilege on the columns
+        "1".to_string()
+    };
+    let location = if headers_only {
+        location_sql(p, table)
+    } else {
+        "NULL::text".to_string()
+    };
+    let total = if counted {
+        "pg_catalog.count(*)"
+    } else {
+        "NULL::bigint"
+    };
+    Ok(format!(
+        "WITH pgrst_source AS ({}) \
+         SELECT {total} AS total_result_set, pg_catalog.count(*) AS page_total, \
+         NULL::text AS body, {headers} AS response_headers, {status} AS response_status, \
+         {location} AS location FROM pgrst_source",
+        w.with_returning(&tbl, &returning)
+    ))
+}
+
+/// `/table?pk1=eq.v1&pk2=eq.v2` of the single inserted row (PostgREST's Location), values
+/// percent-encoded; NULL unless exactly one row was written.
+fn location_sql(p: &mut Params, table: &Table) -> String {
+    let mut pk: Vec<&Column> = table.pk.iter().filter_map(|c| table.column(c)).collect();
+    pk.sort_by_key(|c| c.position);
+    let path = p.cast(&format!("/{}?", table.name), "text");
+    let parts: Vec<String> = pk
+        .iter()
+        .map(|c| {
+            let key = p.cast(&format!("{}=", c.name), "text");
+            format!(
+                "{key} || coalesce('eq.' || {}, 'is.null')",
+                url_encode_sql(&format!("_l.{}::text", ident(&c.name)))
+            )
+        })
+        .collect();
+    format!(
+        "CASE WHEN pg_catalog.count(*) = 1 THEN (SELECT {path} || {} FROM pgrst_source _l LIMIT 1) END",
+        parts.join(" || '&' || ")
+    )
+}
+
+/// Percent-encodes a text expression (RFC 3986 unreserved characters stay).
+fn url_encode_sql(expr: &str) -> String {
+    format!(
+        "(SELECT string_agg(CASE WHEN _c.ch ~ '^[A-Za-z0-9_.~-]$' THEN _c.ch \
+         ELSE upper(regexp_replace(encode(convert_to(_c.ch, 'UTF8'), 'hex'), '(..)', '%\\1', 'g')) END, \
+         '' ORDER BY _c.i) FROM regexp_split_to_table({expr}, '') WITH ORDINALITY AS _c(ch, i))"
+    )
+}
+
+// ---- the request body -----------------------------------------------------------------------
+
+/// A checked request body, ready to be passed as one JSON parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Payload {
+    /// JSON text: an object or an array of objects
+    pub json: String,
+    /// the keys to read from each object (payload keys or `?columns=`), in order, no duplicates
+    pub keys: Vec<String>,
+    /// the parsed rows, when the body was parsed (not for raw JSON with `?columns=`)
+    pub rows: Option<Vec<Map<String, Value>>>,
+}
+
+impl Payload {
+    /// Does the JSON text look like an object (vs an array)?
+    pub fn is_object(&self) -> bool {
+        self.json.trim_start().starts_with('{')
+    }
+}
+
+pub(super) fn invalid_json() -> ApiError {
+    ApiError::invalid_body("Empty or invalid json")
+}
+
+/// The request's Content-Type as PostgREST names it in errors (`text/plain`).
+pub(super) fn content_mime(req: &ApiRequest) -> String {
+    req.header("content-type")
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "application/octet-stream".to_string())
+}
+
+/// Reads the body of a table write (JSON, CSV or a form) into a [`Payload`].
+pub(super) fn table_payload(req: &ApiRequest) -> Result<Payload, ApiError> {
+    match req.content_type {
+        BodyType::Json => json_payload(&req.body, req.query.columns.as_deref(), false),
+        BodyType::Csv => {
+            let rows = csv_rows(&req.body)?;
+            payload_from_value(Value::Array(rows.into_iter().map(Value::Object).collect()))
+                .map(|p| with_columns(p, req.query.columns.as_deref()))
+        }
+        BodyType::FormUrlEncoded => {
+            let mut obj = Map::new();
+            for (k, v) in form_pairs(&req.body) {
+                obj.insert(k, Value::String(v));
+            }
+            payload_from_value(Value::Object(obj))
+                .map(|p| with_columns(p, req.query.columns.as_deref()))
+        }
+        _ => Err(ApiError::invalid_body(format!(
+            "Content-Type not acceptable: {}",
+            content_mime(req)
+        ))),
+    }
+}
+
+fn with_columns(mut p: Payload, columns: Option<&[String]>) -> Payload {
+    if let Some(cols) = columns {
+        p.keys = dedup(cols);
+    }
+    p
+}
+
+fn dedup(cols: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    cols.iter()
+        .filter(|c| seen.insert(c.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// A JSON body. With `?columns=` the body is passed as is (PostgREST does not inspect it then,
+/// but it must still be JSON); otherwise its objects must all have the same keys.
+/// `empty_is_object`: an empty body counts as `{}` (RPC).
+pub(super) fn json_payload(
+    body: &[u8],
+    columns: Option<&[String]>,
+    empty_is_object: bool,
+) -> Result<Payload, ApiError> {
+    let text = std::str::from_utf8(body).map_err(|_| invalid_json())?;
+    let value: Value = if text.trim().is_empty() && empty_is_object {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_str(text).map_err(|_| invalid_json())?
+    };
+    if let Some(cols) = columns {
+        let json = match value {
+            Value::Object(_) | Value::Array(_) => text.to_string(),
+            _ => "[]".to_string(),
+        };
+        return Ok(Payload {
+            json,
+            keys: dedup(cols),
+            rows: None,
+        });
+    }
+    payload_from_value(value)
+}
+
+/// Checks an already-parsed body: an object, or an array of objects with the same keys
+/// (anything else counts as an empty array, like PostgREST).
+pub(super) fn payload_from_value(value: Value) -> Result<Payload, ApiError> {
+    let rows: Vec<Map<String, Value>> = match value {
+        Value::Object(o) => vec![o],
+        Value::Array(items) => {
+            let mut rows = Vec::with_capacity(items.len());
+            for item in items {
+                match item {
+                    Value::Object(o) => rows.push(o),
+                    _ => return Err(ApiError::invalid_body("All object keys must match")),
+                }
+            }
+            if let Some(first) = rows.first() {
+                let keys: BTreeSet<&String> = first.keys().collect();
+                if rows
+                    .iter()
+                    .any(|r| r.len() != keys.len() || !r.keys().all(|k| keys.contains(k)))
+                {
+                    return Err(ApiError::invalid_body("All object keys must match"));
+                }
+            }
+            let json = Value::Array(rows.iter().cloned().map(Value::Object).collect()).to_string();
+            let keys = rows
+                .first()
+                .map(|r| r.keys().cloned().collect())
+                .unwrap_or_default();
+            return Ok(Payload {
+                json,
+                keys,
+                rows: Some(rows),
+            });
+        }
+        _ => vec![],
+    };
+    let json = match rows.first() {
+        Some(o) if rows.len() == 1 => Value::Object(o.clone()).to_string(),
+        _ => "[]".to_string(),
+    };
+    let keys = rows
+        .first()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    Ok(Payload {
+        json,
+        keys,
+        rows: Some(rows),
+    })
+}
+
+/// CSV with a header row -> objects of strings; the unquoted field `NULL` is SQL null.
+pub(super) fn csv_rows(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(body);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| ApiError::invalid_body(e.to_string()))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let mut rows = vec![];
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| ApiError::invalid_body(e.to_string()))?;
+        if rec.len() != headers.len() {
+            return Err(ApiError::invalid_body(
+                "All lines must have same number of fields",
+            ));
+        }
+        let mut obj = Map::new();
+        for (h, v) in headers.iter().zip(rec.iter()) {
+            let v = if v == "NULL" {
+                Value::Null
+            } else {
+                Value::String(v.to_string())
+            };
+            obj.insert(h.clone(), v);
+        }
+        rows.push(obj);
+    }
+    Ok(rows)
+}
+
+/// `a=1&b=x+y` -> `[("a","1"), ("b","x y")]`, percent-decoded.
+pub(super) fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(body);
+    let decode = |s: &str| {
+        let s = s.replace('+', " ");
+        percent_encoding::percent_decode_str(&s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    text.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (decode(k), decode(v)),
+            None => (decode(kv), String::new()),
+        })
+        .collect()
+}
+
+/// The table columns named by the payload keys, or PGRST204 for the first unknown one (in
+/// name order, as PostgREST reports it).
+fn resolve_columns<'a>(table: &'a Table, keys: &[String]) -> Result<Vec<&'a Column>, ApiError> {
+    let mut sorted: Vec<&String> = keys.iter().collect();
+    sorted.sort();
+    if let Some(missing) = sorted.iter().find(|k| table.column(k).is_none()) {
+        return Err(column_not_found(&table.name, missing));
+    }
+    Ok(keys.iter().filter_map(|k| table.column(k)).collect())
+}
+
+pub(super) fn column_not_found(table: &str, column: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "PGRST204",
+        format!("Could not find the '{column}' column of '{table}' in the schema cache"),
+    )
+}
+
+/// `FROM (SELECT $1::json AS json_data) pgrst_payload, LATERAL (SELECT cols FROM
+/// json_to_recordset(...) AS _(typed cols)) pgrst_body`: the body's rows, typed. With
+/// `missing=default` the column defaults fill absent keys first (jsonb `||`).
+pub(super) fn body_from_sql(
+    p: &mut Params,
+    payload: &Payload,
+    cols: &[(String, String, Option<String>)],
+    apply_defaults: bool,
+    limit_one: bool,
+) -> String {
+    let is_object = payload.is_object();
+    let json_ty = if apply_defaults { "jsonb" } else { "json" };
+    let body = p.cast(&payload.json, json_ty);
+    let mut sql = format!("FROM (SELECT {body} AS json_data) pgrst_payload, ");
+    let source = if apply_defaults {
+        let defs: Vec<String> = cols
+            .iter()
+            .filter_map(|(name, _, def)| {
+                def.as_ref()
+                    .map(|d| format!("{}, {d}", p.cast(name, "text")))
+            })
+            .collect();
+        let defs = format!("jsonb_build_object({})", defs.join(", "));
+        if is_object {
+            sql.push_str(&format!(
+                "LATERAL (SELECT {defs} || pgrst_payload.json_data AS val) pgrst_json_defs, "
+            ));
+        } else {
+            sql.push_str(&format!(
+                "LATERAL (SELECT jsonb_agg({defs} || elem) AS val \
+                 FROM jsonb_array_elements(pgrst_payload.json_data) elem) pgrst_json_defs, "
+            ));
+        }
+        "pgrst_json_defs.val"
+    } else {
+        "pgrst_payload.json_data"
+    };
+    let limit = if limit_one { " LIMIT 1" } else { "" };
+    if cols.is_empty() {
+        let rows = if is_object {
+            "(VALUES (1)) _".to_string()
+        } else {
+            format!("{json_ty}_array_elements({source}) _")
+        };
+        sql.push_str(&format!("LATERAL (SELECT FROM {rows}{limit}) pgrst_body"));
+    } else {
+        let names: Vec<String> = cols.iter().map(|(n, _, _)| ident(n)).collect();
+        let typed: Vec<String> = cols
+            .iter()
+            .map(|(n, t, _)| format!("{} {t}", ident(n)))
+            .collect();
+        let func = match (is_object, apply_defaults) {
+            (true, false) => "json_to_record",
+            (false, false) => "json_to_recordset",
+            (true, true) => "jsonb_to_record",
+            (false, true) => "jsonb_to_recordset",
+        };
+        sql.push_str(&format!(
+            "LATERAL (SELECT {} FROM {func}({source}) AS _({}){limit}) pgrst_body",
+            names.join(", "),
+            typed.join(", ")
+        ));
+    }
+    sql
+}
+
+fn col_specs(cols: &[&Column]) -> Vec<(String, String, Option<String>)> {
+    cols.iter()
+        .map(|c| (c.name.clone(), c.data_type.clone(), c.default.clone()))
+        .collect()
+}
+
+/// `set_config('pgrst.inserted', n +/- 1)` as an always-true condition: counts inserted rows
+/// (+1 per candidate row, -1 per row the ON CONFLICT branch updated).
+fn count_inserted(delta: i32) -> String {
+    let (op, never) = if delta > 0 { ("+", "0") } else { ("-", "-1") };
+    format!(
+        "set_config('pgrst.inserted', (coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0) {op} 1)::text, true) <> '{never}'"
+    )
+}
+
+// ---- INSERT / upsert ------------------------------------------------------------------------
+
+fn insert_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, ApiError> {
+    let payload = table_payload(req)?;
+    let cols = resolve_columns(table, &payload.keys)?;
+    let merge = req.prefer.resolution == Some(Resolution::MergeDuplicates);
+    let conflict_cols: Vec<String> = match (&req.prefer.resolution, &req.query.on_conflict) {
+        (None, _) => vec![],
+        (Some(_), Some(cols)) => cols.clone(),
+        (Some(_), None) => table.pk.clone(),
+    };
+    for c in &conflict_cols {
+        if table.column(c).is_none() {
+            return Err(column_not_found(&table.name, c));
+        }
+    }
+    let on_conflict = if conflict_cols.is_empty() {
+        String::new()
+    } else {
+        let target = conflict_cols
+            .iter()
+            .map(|c| ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if merge && !cols.is_empty() {
+            let sets = cols
+                .iter()
+                .map(|c| format!("{0} = EXCLUDED.{0}", ident(&c.name)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                " ON CONFLICT ({target}) DO UPDATE SET {sets} WHERE {}",
+                count_inserted(-1)
+            )
+        } else {
+            format!(" ON CONFLICT ({target}) DO NOTHING")
+        }
+    };
+    let tracks = merge && !conflict_cols.is_empty();
+    let from = body_from_sql(
+        p,
+        &payload,
+        &col_specs(&cols),
+        req.prefer.missing_default,
+        false,
+    );
+    let where_ = if tracks {
+        format!(" WHERE {}", count_inserted(1))
+    } else {
+        String::new()
+    };
+    Ok(Write {
+        sql: format!(
+            "INSERT INTO {}{} SELECT {} {from}{where_}{on_conflict}",
+            qualified(&table.schema, &table.name),
+            column_list(&cols),
+            body_columns(&cols),
+        ),
+        tracks_inserted: tracks,
+        is_insert: true,
+        empty_update: false,
+    })
+}
+
+fn column_list(cols: &[&Column]) -> String {
+    if cols.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = cols.iter().map(|c| ident(&c.name)).collect();
+        format!(" ({})", names.join(", "))
+    }
+}
+
+fn body_columns(cols: &[&Column]) -> String {
+    cols.iter()
+        .map(|c| format!("pgrst_body.{}", ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// PUT: a single-row upsert keyed by the whole primary key, given as `pk=eq.value` filters.
+fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, ApiError> {
+    let q = &req.query;
+    let invalid_filters = || {
+        ApiError::new(
+            405,
+            "PGRST105",
+            "Filters must include all and only primary key columns with 'eq' operators",
+        )
+    };
+    if q.limit.iter().any(|(path, _)| path.is_empty())
+        || q.offset.iter().any(|(path, _)| path.is_empty())
+    {
+        return Err(ApiError::new(
+            400,
+            "PGRST114",
+            "limit/offset querystring parameters are not allowed for PUT",
+        ));
+    }
+    let root: Vec<&Filter> = q
+        .filters
+        .iter()
+        .filter(|(path, _)| path.is_empty())
+        .map(|(_, f)| f)
+        .collect();
+    let has_root_logic = q.logic.iter().any(|(path, _)| path.is_empty());
+    let filter_cols: BTreeSet<&str> = root.iter().map(|f| f.field.name.as_str()).collect();
+    let pk_cols: BTreeSet<&str> = table.pk.iter().map(String::as_str).collect();
+    let all_eq = root.iter().all(|f| {
+        !f.negated
+            && f.field.json_path.is_empty()
+            && matches!(
+                f.operation,
+                Operation::Simple {
+                    op: SimpleOp::Eq,
+                    quantifier: None,
+                    ..
+                }
+            )
+    });
+    if has_root_logic || pk_cols.is_empty() || filter_cols != pk_cols || !all_eq {
+        return Err(invalid_filters());
+    }
+    let payload = table_payload(req)?;
+    let cols = resolve_columns(table, &payload.keys)?;
+    // PostgREST runs the insert with `WHERE pk = url value` and fails when not exactly one row
+    // came out; the payload is at hand here, so check it first.
+    let mismatch = || {
+        ApiError::new(
+            400,
+            "PGRST115",
+            "Payload values do not match URL in primary key column(s)",
+        )
+    };
+    let url_value = |f: &Filter| match &f.operation {
+        Operation::Simple { value, .. } => value.clone(),
+        _ => String::new(),
+    };
+    if let Some(rows) = &payload.rows {
+        if rows.len() != 1 {
+            return Err(mismatch());
+        }
+        for f in &root {
+            match rows[0].get(&f.field.name) {
+                Some(v) if json_matches_text(v, &url_value(f)) => {}
+                _ => return Err(mismatch()),
+            }
+        }
+    }
+    let conds: Vec<String> = root
+        .iter()
+        .filter_map(|f| {
+            table.column(&f.field.name).map(|c| {
+                format!(
+                    "pgrst_body.{} = {}",
+                    ident(&c.name),
+                    p.cast(&url_value(f), &c.data_type)
+                )
+            })
+        })
+        .collect();
+    let target = table
+        .pk
+        .iter()
+        .map(|c| ident(c))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let on_conflict = if cols.is_empty() {
+        format!(" ON CONFLICT ({target}) DO NOTHING")
+    } else {
+        let sets = cols
+            .iter()
+            .map(|c| format!("{0} = EXCLUDED.{0}", ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            " ON CONFLICT ({target}) DO UPDATE SET {sets} WHERE {}",
+            count_inserted(-1)
+        )
+    };
+    let from = body_from_sql(p, &payload, &col_specs(&cols), false, false);
+    Ok(Write {
+        sql: format!(
+            "INSERT INTO {}{} SELECT {} {from} WHERE {} AND {}{on_conflict}",
+            qualified(&table.schema, &table.name),
+            column_list(&cols),
+            body_columns(&cols),
+            count_inserted(1),
+            conds.join(" AND "),
+        ),
+        tracks_inserted: true,
+        is_insert: true,
+        empty_update: false,
+    })
+}
+
+/// Does a JSON payload value stand for the same value as a URL filter's text?
+fn json_matches_text(v: &Value, text: &str) -> bool {
+    match v {
+        Value::String(s) => s == text,
+        Value::Number(n) => {
+            n.to_string() == text
+                || matches!((n.as_f64(), text.parse::<f64>()), (Some(a), Ok(b)) if a == b)
+        }
+        Value::Bool(b) => b.to_string() == text,
+        Value::Null => false,
+        other => other.to_string() == text,
+    }
+}
+
+// ---- UPDATE / DELETE ------------------------------------------------------------------------
+
+fn update_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, ApiError> {
+    let payload = table_payload(req)?;
+    let cols = resolve_columns(table, &payload.keys)?;
+    let tbl = qualified(&table.schema, &table.name);
+    if cols.is_empty() {
+        // nothing to set: PostgREST answers as if no row matched
+        return Ok(Write {
+            sql: String::new(),
+            tracks_inserted: false,
+            is_insert: false,
+            empty_update: true,
+        });
+    }
+    let conds = root_conditions(p, table, &tbl, &req.query)?;
+    let sets = cols
+        .iter()
+        .map(|c| format!("{0} = pgrst_body.{0}", ident(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let from = body_from_sql(
+        p,
+        &payload,
+        &col_specs(&cols),
+        req.prefer.missing_default,
+        true,
+    );
+    let sql = match limited_rows(p, req, table, &tbl, &conds)? {
+        Some(cte) => format!(
+            "WITH {cte} UPDATE {tbl} SET {sets} {from}, pgrst_affected_rows \
+             WHERE {tbl}.ctid = pgrst_affected_rows.ctid"
+        ),
+        None => format!("UPDATE {tbl} SET {sets} {from}{}", where_clause(&conds)),
+    };
+    Ok(Write {
+        sql,
+        tracks_inserted: false,
+        is_insert: false,
+        empty_update: false,
+    })
+}
+
+fn delete_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, ApiError> {
+    let tbl = qualified(&table.schema, &table.name);
+    let conds = root_conditions(p, table, &tbl, &req.query)?;
+    let sql = match limited_rows(p, req, table, &tbl, &conds)? {
+        Some(cte) => format!(
+            "WITH {cte} DELETE FROM {tbl} USING pgrst_affected_rows \
+             WHERE {tbl}.ctid = pgrst_affected_rows.ctid"
+        ),
+        None => format!("DELETE FROM {tbl}{}", where_clause(&conds)),
+    };
+    Ok(Write {
+        sql,
+        tracks_inserted: false,
+        is_insert: false,
+        empty_update: false,
+    })
+}
+
+fn where_clause(conds: &[String]) -> String {
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
+}
+
+/// `?limit=`/`?offset=` on PATCH/DELETE: the affected rows are picked first (by `ctid`, in the
+/// requested order), as PostgREST does.
+fn limited_rows(
+    p: &mut Params,
+    req: &ApiRequest,
+    table: &Table,
+    tbl: &str,
+    conds: &[String],
+) -> Result<Option<String>, ApiError> {
+    let q = &req.query;
+    let limit = q
+        .limit
+        .iter()
+        .find(|(path, _)| path.is_empty())
+        .map(|(_, n)| *n);
+    let offset = q
+        .offset
+        .iter()
+        .find(|(path, _)| path.is_empty())
+        .map(|(_, n)| *n);
+    if limit.is_none() && offset.is_none() {
+        return Ok(None);
+    }
+    let mut order = vec![];
+    for (path, terms) in &q.order {
+        if !path.is_empty() {
+            continue;
+        }
+        for t in terms {
+            if t.relation.is_some() {
+                continue;
+            }
+            let col = table
+                .column(&t.field.name)
+                .ok_or_else(|| undefined_column(table, &t.field.name))?;
+            let (expr, _) = field_expr(p, tbl, col, &t.field.json_path);
+            let dir = match t.direction {
+                Some(crate::parse::ast::OrderDirection::Desc) => " DESC",
+                Some(crate::parse::ast::OrderDirection::Asc) => " ASC",
+                None => "",
+            };
+            let nulls = match t.nulls {
+                Some(crate::parse::ast::NullsOrder::First) => " NULLS FIRST",
+                Some(crate::parse::ast::NullsOrder::Last) => " NULLS LAST",
+                None => "",
+            };
+            order.push(format!("{expr}{dir}{nulls}"));
+        }
+    }
+    let order = if order.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", order.join(", "))
+    };
+    let limit = limit
+        .map(|n| format!(" LIMIT {}", p.cast(&n.to_string(), "bigint")))
+        .unwrap_or_default();
+    let offset = offset
+        .map(|n| format!(" OFFSET {}", p.cast(&n.to_string(), "bigint")))
+        .unwrap_or_default();
+    Ok(Some(format!(
+        "pgrst_affected_rows AS (SELECT {tbl}.ctid FROM {tbl}{}{order}{limit}{offset})",
+        where_clause(conds)
+    )))
+}
+
+// ---- filters --------------------------------------------------------------------------------
+// The root filters of PATCH/DELETE, rendered against the table itself (`qual` = its qualified
+// name, since the body's columns are in scope too).
+
+/// The root filters and logic trees as SQL conditions (ANDed by the caller).
+pub(super) fn root_conditions(
+    p: &mut Params,
+    table: &Table,
+    qual: &str,
+    q: &QueryParams,
+) -> Result<Vec<String>, ApiError> {
+    let mut out = vec![];
+    for (path, f) in &q.filters {
+        if path.is_empty() {
+            out.push(filter_sql(p, table, qual, f)?);
+        }
+    }
+    for (path, tree) in &q.logic {
+        if path.is_empty() {
+            out.push(logic_sql(p, table, qual, tree)?);
+        }
+    }
+    Ok(out)
+}
+
+fn undefined_column(table: &Table, name: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "42703",
+        format!("column {}.{} does not exist", table.name, name),
+    )
+}
+
+fn logic_sql(p: &mut Params, table: &Table, qual: &str, t: &LogicTree) -> Result<String, ApiError> {
+    match t {
+        LogicTree::Filter(f) => filter_sql(p, table, qual, f),
+        LogicTree::Expr {
+            negated,
+            op,
+            children,
+        } => {
+            let sep = match op {
+                LogicOp::And => " AND ",
+                LogicOp::Or => " OR ",
+            };
+            let parts = children
+                .iter()
+                .map(|c| logic_sql(p, table, qual, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let inner = if parts.is_empty() {
+                "TRUE".to_string()
+            } else {
+                parts.join(sep)
+            };
+            Ok(if *negated {
+                format!("NOT ({inner})")
+            } else {
+                format!("({inner})")
+            })
+        }
+    }
+}
+
+/// `qual."col"->'a'->>'b'` and the type a compared value is cast to.
+fn field_expr(p: &mut Params, qual: &str, col: &Column, path: &[JsonOp]) -> (String, String) {
+    let mut expr = format!("{qual}.{}", ident(&col.name));
+    if path.is_empty() {
+        return (expr, col.data_type.clone());
+    }
+    let json_ty = if col.data_type == "json" {
+        "json"
+    } else {
+        "jsonb"
+    };
+    let mut ty = json_ty.to_string();
+    for op in path {
+        let (arrow, key) = match op {
+            JsonOp::Arrow(k) => ("->", k),
+            JsonOp::DoubleArrow(k) => ("->>", k),
+        };
+        let key = match key {
+            JsonKey::Key(k) => p.cast(k, "text"),
+            JsonKey::Index(i) => p.cast(&i.to_string(), "integer"),
+        };
+        expr = format!("{expr}{arrow}{key}");
+        ty = if arrow == "->>" {
+            "text".into()
+        } else {
+            json_ty.into()
+        };
+    }
+    (expr, ty)
+}
+
+fn filter_sql(p: &mut Params, table: &Table, qual: &str, f: &Filter) -> Result<String, ApiError> {
+    let col = table
+        .column(&f.field.name)
+        .ok_or_else(|| undefined_column(table, &f.field.name))?;
+    let (lhs, ty) = field_expr(p, qual, col, &f.field.json_path);
+    let cond = match &f.operation {
+        Operation::Simple {
+            op,
+            quantifier,
+            value,
+            values,
+        } => {
+            let (sym, text_value) = match op {
+                SimpleOp::Eq => ("=", false),
+                SimpleOp::Neq => ("<>", false),
+                SimpleOp::Gt => (">", false),
+                SimpleOp::Gte => (">=", false),
+                SimpleOp::Lt => ("<", false),
+                SimpleOp::Lte => ("<=", false),
+                SimpleOp::Like => ("LIKE", true),
+                SimpleOp::Ilike => ("ILIKE", true),
+                SimpleOp::Match => ("~", true),
+                SimpleOp::Imatch => ("~*", true),
+                SimpleOp::Cs => ("@>", false),
+                SimpleOp::Cd => ("<@", false),
+                SimpleOp::Ov => ("&&", false),
+                SimpleOp::Sl => ("<<", false),
+                SimpleOp::Sr => (">>", false),
+                SimpleOp::Nxr => ("&<", false),
+                SimpleOp::Nxl => ("&>", false),
+                SimpleOp::Adj => ("-|-", false),
+                SimpleOp::IsDistinct => ("IS DISTINCT FROM", false),
+            };
+            let like = matches!(op, SimpleOp::Like | SimpleOp::Ilike);
+            let fix = |v: &str| {
+                if like {
+                    v.replace('*', "%")
+                } else {
+                    v.to_string()
+                }
+            };
+            let vty = if text_value { "text".to_string() } else { ty };
+            match quantifier {
+                None => format!("{lhs} {sym} {}", p.cast(&fix(value), &vty)),
+                Some(q) => {
+                    let vals: Vec<String> = values.iter().map(|v| fix(v)).collect();
+                    let arr = p.cast(&array_literal(&vals), &format!("{vty}[]"));
+                    let q = match q {
+                        Quantifier::Any => "ANY",
+                        Quantifier::All => "ALL",
+                    };
+                    format!("{lhs} {sym} {q}({arr})")
+                }
+            }
+        }
+        Operation::In(vals) => {
+            let arr = p.cast(&array_literal(vals), &format!("{ty}[]"));
+            format!("{lhs} = ANY({arr})")
+        }
+        Operation::Is(v) => {
+            let v = match v {
+                IsValue::Null => "NULL",
+                IsValue::NotNull => "NOT NULL",
+                IsValue::True => "TRUE",
+                IsValue::False => "FALSE",
+                IsValue::Unknown => "UNKNOWN",
+            };
+            format!("{lhs} IS {v}")
+        }
+        Operation::Fts { op, config, value } => {
+            let func = match op {
+                FtsOp::Fts => "to_tsquery",
+                FtsOp::Plfts => "plainto_tsquery",
+                FtsOp::Phfts => "phraseto_tsquery",
+                FtsOp::Wfts => "websearch_to_tsquery",
+            };
+            let cfg = config
+                .as_ref()
+                .map(|c| format!("{}, ", p.cast(c, "regconfig")))
+                .unwrap_or_default();
+            format!("{lhs} @@ {func}({cfg}{})", p.cast(value, "text"))
+        }
+    };
+    Ok(if f.negated {
+        format!("NOT ({cond})")
+    } else {
+        cond
+    })
+}

@@ -1,0 +1,638 @@
+//! `/rpc/fn` (GET, HEAD, POST) -> one statement calling the function.
+//!
+//! The function is picked among the overloads named `fn` in the request's schema by the names
+//! of the arguments given (PostgREST's rules), then called with named notation
+//! (`"s"."fn"("a" := ...)`). Its rows go into a `pgrst_source` CTE; the response body is built
+//! from them: a bare JSON value for scalars, an object for a single composite, an array with
+//! every read feature (filters, order, paging, select, embeds) for sets.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::mutate::{
+    body_from_sql, content_mime, csv_rows, form_pairs, json_payload, payload_from_value, Payload,
+};
+use super::read::{count_sql, read_body_sql_with, RootOptions};
+use super::sql::{array_literal, ident, qualified, Params};
+use super::Statement;
+use crate::error::ApiError;
+use crate::http::{ApiRequest, BodyType, MediaType, Method, Resource};
+use crate::schema_cache::model::{Function, FunctionArg, Table};
+use crate::schema_cache::SchemaCache;
+use crate::settings::Settings;
+
+pub fn plan_rpc(
+    req: &ApiRequest,
+    schema: &SchemaCache,
+    settings: &Settings,
+) -> Result<Statement, ApiError> {
+    let name = match &req.resource {
+        Resource::Rpc(name) => name,
+        _ => return Err(ApiError::internal("plan_rpc called without a function")),
+    };
+    let is_read = match req.method {
+        Method::Get | Method::Head => true,
+        Method::Post => false,
+        other => {
+            let m = match other {
+                Method::Patch => "PATCH",
+                Method::Put => "PUT",
+                Method::Delete => "DELETE",
+                _ => "OPTIONS",
+            };
+            return Err(ApiError::new(
+                405,
+                "PGRST101",
+                format!("Cannot use the {m} method on RPC"),
+            ));
+        }
+    };
+    let args = request_args(req, is_read)?;
+    let kind = if is_read {
+        BodyKind::Other
+    } else {
+        body_kind(req)
+    };
+    let keys = args.keys();
+    let func = find_function(schema, &req.schema, name, &keys, kind, !is_read)?;
+
+    let mut p = Params::new();
+    let call = call_sql(&mut p, func, &args, &keys)?;
+    let headers = "nullif(current_setting('response.headers', true), '')";
+    let status = "nullif(current_setting('response.status', true), '')";
+    let counted = req.prefer.count.is_some();
+    let sql = if func.returns_composite {
+        let source = format!("SELECT pgrst_call.* FROM {}", call.from("pgrst_call"));
+        let table = result_table(schema, func);
+        // a single composite is an object, like a singular read
+        let accept = match (func.returns_set, req.accept) {
+            (false, MediaType::Json) => MediaType::SingleObject,
+            (false, MediaType::ArrayStripped) => MediaType::SingleObjectStripped,
+            (_, a) => a,
+        };
+        let body = read_body_sql_with(
+            &mut p,
+            schema,
+            &table,
+            "pgrst_source",
+            &req.query,
+            accept,
+            RootOptions {
+                filters: true,
+                page: root_page(req, settings),
+            },
+        )?;
+        let total = if counted {
+            format!(
+                "({})",
+                count_sql(&mut p, schema, &table, "pgrst_source", &req.query)?
+            )
+        } else {
+            "NULL::bigint".to_string()
+        };
+        format!(
+            "WITH pgrst_source AS ({source}) \
+             SELECT {total} AS total_result_set, _b.page_total::bigint AS page_total, \
+             _b.body::text AS body, {headers} AS response_headers, \
+             {status} AS response_status, NULL::text AS location FROM ({body}) _b"
+        )
+    } else {
+        let source = format!("SELECT pgrst_call.pgrst_scalar FROM {}", call.from_scalar());
+        let rows = if func.returns_set {
+            paged_scalars(&mut p, root_page(req, settings))
+        } else {
+            "pgrst_source".to_string()
+        };
+        let strip = matches!(
+            req.accept,
+            MediaType::ArrayStripped | MediaType::SingleObjectStripped
+        );
+        let agg = |inner: &str| {
+            if strip {
+                format!("json_strip_nulls({inner})")
+            } else {
+                inner.to_string()
+            }
+        };
+        let body = if func.return_type == "void" {
+            "NULL::text".to_string()
+        } else if matches!(req.accept, MediaType::TextPlain | MediaType::OctetStream) {
+            "string_agg(_t.pgrst_scalar::text, '')".to_string()
+        } else if func.returns_set
+            && !matches!(
+                req.accept,
+                MediaType::SingleObject | MediaType::SingleObjectStripped
+            )
+        {
+            format!("coalesce({}, '[]')::text", agg("json_agg(_t.pgrst_scalar)"))
+        } else {
+            format!(
+                "coalesce({}, 'null')::text",
+                agg("json_agg(_t.pgrst_scalar)->0")
+            )
+        };
+        let total = if counted {
+            "(SELECT pg_catalog.count(*) FROM pgrst_source)"
+        } else {
+            "NULL::bigint"
+        };
+        format!(
+            "WITH pgrst_source AS ({source}) \
+             SELECT {total} AS total_result_set, pg_catalog.count(*) AS page_total, \
+             {body} AS body, {headers} AS response_headers, {status} AS response_status, \
+             NULL::text AS location FROM {rows} _t"
+        )
+    };
+    Ok(Statement {
+        sql,
+        params: p.values,
+        // PostgREST: GET/HEAD always read-only; POST read-only unless the function is volatile
+        read_only: is_read || func.volatility != "v",
+    })
+}
+
+/// The table whose rows the function returns (so select/embeds work), or a stand-in named
+/// after the function for `RETURNS TABLE (...)` / other composite types.
+fn result_table(schema: &SchemaCache, func: &Function) -> Table {
+    if let Some((s, n)) = &func.return_table {
+        if let Some(t) = schema.table(s, n) {
+            return t.clone();
+        }
+    }
+    Table {
+        schema: func.schema.clone(),
+        name: func.name.clone(),
+        kind: "f".to_string(),
+        insertable: false,
+        updatable: false,
+        deletable: false,
+        columns: vec![],
+        pk: vec![],
+        uniques: vec![],
+    }
+}
+
+/// `(offset, limit)` of the root rows: `offset=`/`limit=`, the Range header, max-rows.
+fn root_page(req: &ApiRequest, settings: &Settings) -> Option<(i64, Option<i64>)> {
+    let q = &req.query;
+    let q_limit = q.limit.iter().find(|(p, _)| p.is_empty()).map(|(_, n)| *n);
+    let q_offset = q.offset.iter().find(|(p, _)| p.is_empty()).map(|(_, n)| *n);
+    let (r_offset, r_limit) = match req.range {
+        Some((from, Some(to))) => (Some(from), Some((to - from + 1).max(0))),
+        Some((from, None)) => (Some(from), None),
+        None => (None, None),
+    };
+    let offset = q_offset.or(r_offset);
+    let limit = [q_limit, r_limit, settings.max_rows]
+        .into_iter()
+        .flatten()
+        .min();
+    if offset.is_none() && limit.is_none() {
+        None
+    } else {
+        Some((offset.unwrap_or(0), limit))
+    }
+}
+
+fn paged_scalars(p: &mut Params, page: Option<(i64, Option<i64>)>) -> String {
+    match page {
+        None => "pgrst_source".to_string(),
+        Some((offset, limit)) => {
+            let limit = limit
+                .map(|n| format!(" LIMIT {}", p.cast(&n.to_string(), "bigint")))
+                .unwrap_or_default();
+            let offset = p.cast(&offset.to_string(), "bigint");
+            format!("(SELECT * FROM pgrst_source{limit} OFFSET {offset})")
+        }
+    }
+}
+
+// ---- arguments ------------------------------------------------------------------------------
+
+/// The arguments of the call, as the request gives them.
+#[derive(Debug, Clone, PartialEq)]
+enum Args {
+    /// query string (GET) or form body: name/value pairs, repeated names allowed (variadic)
+    Direct(Vec<(String, String)>),
+    /// a JSON body (its raw text is kept for a single unnamed json parameter)
+    Json { payload: Payload, raw: String },
+    /// `text/plain` or `application/octet-stream` body
+    Raw(Vec<u8>),
+}
+
+impl Args {
+    fn keys(&self) -> BTreeSet<String> {
+        match self {
+            Args::Direct(pairs) => pairs.iter().map(|(k, _)| k.clone()).collect(),
+            Args::Json { payload, .. } => payload.keys.iter().cloned().collect(),
+            Args::Raw(_) => BTreeSet::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    Text,
+    Bytes,
+    Other,
+}
+
+fn body_kind(req: &ApiRequest) -> BodyKind {
+    match req.content_type {
+        BodyType::Json => BodyKind::Json,
+        BodyType::TextPlain => BodyKind::Text,
+        BodyType::OctetStream => BodyKind::Bytes,
+        _ => BodyKind::Other,
+    }
+}
+
+fn request_args(req: &ApiRequest, is_read: bool) -> Result<Args, ApiError> {
+    if is_read {
+        return Ok(Args::Direct(req.query.rpc_args.clone()));
+    }
+    // On POST the query string only filters the result: a parameter that is no filter is a
+    // parse error (PostgREST parses it as a filter and fails).
+    if let Some((_, v)) = req.query.rpc_args.first() {
+        return Err(ApiError::parse_error(
+            format!("\"failed to parse filter ({v})\" (line 1, column 1)"),
+            format!(
+                "unexpected {} expecting \"not\" or operator (eq, gt, ...)",
+                v.chars()
+                    .next()
+                    .map(|c| format!("\"{c}\""))
+                    .unwrap_or_else(|| "end of input".to_string())
+            ),
+        ));
+    }
+    let columns = req.query.columns.as_deref();
+    match req.content_type {
+        BodyType::Json => {
+            let payload = json_payload(&req.body, columns, true)?;
+            let raw = String::from_utf8_lossy(&req.body).into_owned();
+            let raw = if raw.trim().is_empty() {
+                "{}".to_string()
+            } else {
+                raw
+            };
+            Ok(Args::Json { payload, raw })
+        }
+        BodyType::FormUrlEncoded => Ok(Args::Direct(form_pairs(&req.body))),
+        BodyType::Csv => {
+            let rows = csv_rows(&req.body)?;
+            let payload =
+                payload_from_value(Value::Array(rows.into_iter().map(Value::Object).collect()))?;
+            let raw = payload.json.clone();
+            Ok(Args::Json { payload, raw })
+        }
+        BodyType::TextPlain | BodyType::OctetStream => Ok(Args::Raw(req.body.clone())),
+        BodyType::Other => Err(ApiError::invalid_body(format!(
+            "Content-Type not acceptable: {}",
+            content_mime(req)
+        ))),
+    }
+}
+
+// ---- overload resolution --------------------------------------------------------------------
+
+fn find_function<'a>(
+    schema: &'a SchemaCache,
+    schema_name: &str,
+    name: &str,
+    keys: &BTreeSet<String>,
+    kind: BodyKind,
+    is_post: bool,
+) -> Result<&'a Function, ApiError> {
+    let overloads: Vec<&'a Function> = schema
+        .functions
+        .iter()
+        .filter(|f| f.schema == schema_name && f.name == name)
+        .collect();
+    let mut matching = vec![];
+    let mut fallback = vec![];
+    for f in &overloads {
+        if matches_args(f, keys, kind, is_post) {
+            matching.push(*f);
+        } else if single_unnamed_fits(f, kind, is_post) {
+            fallback.push(*f);
+        }
+    }
+    match (matching.as_slice(), fallback.as_slice()) {
+        ([f], _) => Ok(f),
+        ([], [f]) => Ok(f),
+        ([], []) => Err(no_function(
+            schema,
+            schema_name,
+            name,
+            keys,
+            kind,
+            is_post,
+            &overloads,
+        )),
+        ([], many) | (many, _) => Err(ambiguous(many)),
+    }
+}
+
+fn matches_args(f: &Function, keys: &BTreeSet<String>, kind: BodyKind, is_post: bool) -> bool {
+    if f.args.is_empty() {
+        return keys.is_empty() && !(is_post && matches!(kind, BodyKind::Text | BodyKind::Bytes));
+    }
+    let required: BTreeSet<String> = f
+        .args
+        .iter()
+        .filter(|a| !a.has_default)
+        .map(|a| a.name.clone())
+        .collect();
+    let optional: BTreeSet<String> = f
+        .args
+        .iter()
+        .filter(|a| a.has_default)
+        .map(|a| a.name.clone())
+        .collect();
+    let rest: BTreeSet<String> = keys.difference(&optional).cloned().collect();
+    rest == required
+}
+
+fn single_unnamed_fits(f: &Function, kind: BodyKind, is_post: bool) -> bool {
+    match f.args.as_slice() {
+        [a] if is_post && a.name.is_empty() => matches!(
+            (kind, a.data_type.as_str()),
+            (BodyKind::Json, "json" | "jsonb")
+                | (BodyKind::Text, "text")
+                | (BodyKind::Bytes, "bytea")
+        ),
+        _ => false,
+    }
+}
+
+fn ambiguous(fs: &[&Function]) -> ApiError {
+    let list: Vec<String> = fs
+        .iter()
+        .map(|f| {
+            let args: Vec<String> = f
+                .args
+                .iter()
+                .map(|a| format!("{} => {}", a.name, a.data_type))
+                .collect();
+            format!("{}.{}({})", f.schema, f.name, args.join(", "))
+        })
+        .collect();
+    ApiError::new(
+        300,
+        "PGRST203",
+        format!(
+            "Could not choose the best candidate function between: {}",
+            list.join(", ")
+        ),
+    )
+    .with_hint(
+        "Try renaming the parameters or the function itself in the database so function overloading can be resolved",
+    )
+}
+
+/// PGRST202 with PostgREST's message, details and "Perhaps you meant" hint.
+fn no_function(
+    schema: &SchemaCache,
+    schema_name: &str,
+    name: &str,
+    keys: &BTreeSet<String>,
+    kind: BodyKind,
+    is_post: bool,
+    overloads: &[&Function],
+) -> ApiError {
+    let func = format!("{schema_name}.{name}");
+    let only_single = is_post && matches!(kind, BodyKind::Text | BodyKind::Bytes);
+    let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let listed = names.join(", ");
+    let message = if only_single {
+        format!("Could not find the function {func} in the schema cache")
+    } else if keys.is_empty() {
+        format!("Could not find the function {func} without parameters in the schema cache")
+    } else {
+        format!("Could not find the function {func}({listed}) in the schema cache")
+    };
+    let with_params = if keys.is_empty() {
+        " without parameters".to_string()
+    } else {
+        format!(
+            " with parameter{} {listed}",
+            if keys.len() > 1 { "s" } else { "" }
+        )
+    };
+    let searched = match (is_post, kind) {
+        (true, BodyKind::Text) => " with a single unnamed text parameter".to_string(),
+        (true, BodyKind::Bytes) => " with a single unnamed bytea parameter".to_string(),
+        (true, BodyKind::Json) => {
+            format!("{with_params} or with a single unnamed json/jsonb parameter")
+        }
+        _ => with_params,
+    };
+    let mut err = ApiError::new(404, "PGRST202", message).with_details(format!(
+        "Searched for the function {func}{searched}, but no matches were found in the schema cache."
+    ));
+    if !only_single {
+        let hint = if overloads.is_empty() {
+            let candidates: Vec<&str> = schema
+                .functions
+                .iter()
+                .filter(|f| f.schema == schema_name)
+                .map(|f| f.name.as_str())
+                .collect();
+            best_match(name, &candidates).map(|n| format!("{schema_name}.{n}"))
+        } else {
+            let lists: Vec<String> = overloads
+                .iter()
+                .map(|f| {
+                    let mut a: Vec<&str> = f.args.iter().map(|a| a.name.as_str()).collect();
+                    a.sort();
+                    format!("({})", a.join(", "))
+                })
+                .collect();
+            let given = format!("({listed})");
+            let refs: Vec<&str> = lists.iter().map(String::as_str).collect();
+            best_match(&given, &refs).map(|l| format!("{schema_name}.{name}{l}"))
+        };
+        if let Some(h) = hint {
+            err = err.with_hint(format!("Perhaps you meant to call the function {h}"));
+        }
+    }
+    err
+}
+
+/// The most similar candidate (cosine similarity of 2- and 3-grams, like a fuzzy set),
+/// if similar enough; an exact match is no suggestion.
+fn best_match<'a>(needle: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    fn grams(s: &str) -> std::collections::HashMap<String, f64> {
+        let padded: Vec<char> = format!("-{}-", s.to_lowercase()).chars().collect();
+        let mut m = std::collections::HashMap::new();
+        for n in 2..=3 {
+            for w in padded.windows(n) {
+                *m.entry(w.iter().collect::<String>()).or_insert(0.0) += 1.0;
+            }
+        }
+        m
+    }
+    fn cosine(
+        a: &std::collections::HashMap<String, f64>,
+        b: &std::collections::HashMap<String, f64>,
+    ) -> f64 {
+        let dot: f64 = a.iter().map(|(k, v)| v * b.get(k).unwrap_or(&0.0)).sum();
+        let na: f64 = a.values().map(|v| v * v).sum::<f64>().sqrt();
+        let nb: f64 = b.values().map(|v| v * v).sum::<f64>().sqrt();
+        if na == 0.0 || nb == 0.0 {
+            0.0
+        } else {
+            dot / (na * nb)
+        }
+    }
+    let g = grams(needle);
+    candidates
+        .iter()
+        .filter(|c| **c != needle)
+        .map(|c| (cosine(&g, &grams(c)), *c))
+        .filter(|(score, _)| *score >= 0.33)
+        .max_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal))
+        .map(|(_, c)| c)
+}
+
+// ---- the call -------------------------------------------------------------------------------
+
+/// The function call: `"s"."fn"(<args>)` and, for JSON arguments, the FROM items that read
+/// them (`pgrst_payload`, `pgrst_body`), which precede the call as LATERAL.
+struct Call {
+    func: String,
+    args: String,
+    /// `FROM (SELECT $1::json ...) pgrst_payload, LATERAL (...) pgrst_body` without `FROM`
+    json_from: Option<String>,
+}
+
+impl Call {
+    /// FROM items yielding the function's rows as `alias` (composite results).
+    fn from(&self, alias: &str) -> String {
+        match &self.json_from {
+            Some(from) => format!("{from}, LATERAL {}({}) {alias}", self.func, self.args),
+            None => format!("{}({}) {alias}", self.func, self.args),
+        }
+    }
+
+    /// FROM items yielding `pgrst_call.pgrst_scalar` (scalar and set-of-scalar results).
+    fn from_scalar(&self) -> String {
+        let call = format!(
+            "(SELECT {}({}) pgrst_scalar) pgrst_call",
+            self.func, self.args
+        );
+        match &self.json_from {
+            Some(from) => format!("{from}, LATERAL {call}"),
+            None => call,
+        }
+    }
+}
+
+fn call_sql(
+    p: &mut Params,
+    f: &Function,
+    args: &Args,
+    keys: &BTreeSet<String>,
+) -> Result<Call, ApiError> {
+    let func = qualified(&f.schema, &f.name);
+    // a single unnamed parameter takes the whole body (positional)
+    if let [a] = f.args.as_slice() {
+        if a.name.is_empty() {
+            let value = match args {
+                Args::Json { raw, .. } => raw.clone(),
+                Args::Raw(bytes) if a.data_type == "bytea" => {
+                    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("\\x{hex}")
+                }
+                Args::Raw(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                Args::Direct(pairs) => {
+                    let mut obj = Map::new();
+                    for (k, v) in pairs {
+                        obj.insert(k.clone(), Value::String(v.clone()));
+                    }
+                    Value::Object(obj).to_string()
+                }
+            };
+            return Ok(Call {
+                func,
+                args: p.cast(&value, &a.data_type),
+                json_from: None,
+            });
+        }
+    }
+    let given: Vec<&FunctionArg> = f.args.iter().filter(|a| keys.contains(&a.name)).collect();
+    if given.is_empty() {
+        return Ok(Call {
+            func,
+            args: String::new(),
+            json_from: None,
+        });
+    }
+    match args {
+        Args::Direct(pairs) => {
+            let mut out = vec![];
+            for a in &given {
+                let values: Vec<String> = pairs
+                    .iter()
+                    .filter(|(k, _)| *k == a.name)
+                    .map(|(_, v)| v.clone())
+                    .collect();
+                if a.variadic {
+                    let ty = if a.data_type.ends_with("[]") {
+                        a.data_type.clone()
+                    } else {
+                        format!("{}[]", a.data_type)
+                    };
+                    out.push(format!(
+                        "VARIADIC {} := {}",
+                        ident(&a.name),
+                        p.cast(&array_literal(&values), &ty)
+                    ));
+                } else {
+                    // a repeated name: the last value wins (PostgREST)
+                    let v = values.last().cloned().unwrap_or_default();
+                    out.push(format!(
+                        "{} := {}",
+                        ident(&a.name),
+                        p.cast(&v, &a.data_type)
+                    ));
+                }
+            }
+            Ok(Call {
+                func,
+                args: out.join(", "),
+                json_from: None,
+            })
+        }
+        Args::Json { payload, .. } => {
+            let cols: Vec<(String, String, Option<String>)> = given
+                .iter()
+                .map(|a| (a.name.clone(), a.data_type.clone(), None))
+                .collect();
+            let from = body_from_sql(p, payload, &cols, false, true);
+            let from = from.strip_prefix("FROM ").unwrap_or(&from).to_string();
+            let args: Vec<String> = given
+                .iter()
+                .map(|a| {
+                    format!(
+                        "{}{} := pgrst_body.{}",
+                        if a.variadic { "VARIADIC " } else { "" },
+                        ident(&a.name),
+                        ident(&a.name)
+                    )
+                })
+                .collect();
+            Ok(Call {
+                func,
+                args: args.join(", "),
+                json_from: Some(from),
+            })
+        }
+        Args::Raw(_) => Ok(Call {
+            func,
+            args: String::new(),
+            json_from: None,
+        }),
+    }
+}
