@@ -1,16 +1,234 @@
 //! The PostgREST query grammar: query string -> [`ast::QueryParams`].
 //!
 //! Pure Rust (nom), no Postgres: a malformed query never reaches the database.
+//!
+//! Submodules, one grammar each: `query_string` (splitting, decoding), `select`, `filter`
+//! (operators and values), `logic` (and/or trees), `order`, `field` (names, JSON paths, filter
+//! keys); `lex` holds the error type and primitives that make PGRST100 details read like
+//! PostgREST's (`unexpected "x" expecting ...`, with the column).
+//!
+//! Where PostgREST's parser silently ignores trailing input (`select=id)`, `is.nullx`,
+//! `or=(a.eq.1)x`), this one rejects it with PGRST100.
 
 pub mod ast;
+mod field;
+mod filter;
+mod lex;
+mod logic;
+mod order;
+mod query_string;
+mod select;
 
 use crate::error::ApiError;
-use ast::QueryParams;
+use ast::{EmbedPath, Filter, QueryParams};
+use lex::{eoi, PErr, Res};
+
+pub use filter::array_elements;
 
 /// Parses a raw (still percent-encoded) query string.
 ///
-/// `is_rpc` changes how unknown keys are treated: for RPC they may be function arguments.
+/// `is_rpc` is for RPC calls whose arguments come in the query string (GET/HEAD): then every
+/// non-reserved parameter goes, unparsed, to `rpc_args`, and the planner decides which ones are
+/// arguments and which are filters ([`parse_filter`]). A POST to a function passes `false`: its
+/// query string holds filters only (PostgREST answers PGRST100 to `POST /rpc/f?a=1`).
 pub fn parse_query(query: &str, is_rpc: bool) -> Result<QueryParams, ApiError> {
-    let _ = (query, is_rpc);
-    Ok(QueryParams::default())
+    let mut select: Option<Option<String>> = None;
+    let mut columns: Option<Option<String>> = None;
+    let mut on_conflict: Option<Option<String>> = None;
+    let mut orders = vec![];
+    let mut logic = vec![];
+    let mut limits = vec![];
+    let mut offsets = vec![];
+    let mut filters = vec![];
+
+    for (key, value) in query_string::decode_pairs(query) {
+        // The first occurrence of these counts, even without a value (PostgREST's lookup).
+        let slot = match key.as_str() {
+            "select" => Some(&mut select),
+            "columns" => Some(&mut columns),
+            "on_conflict" => Some(&mut on_conflict),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+            continue;
+        }
+        // Everything else needs `=`: a bare `?flag` is ignored.
+        let Some(value) = value else { continue };
+        match key.rsplit('.').next().unwrap_or_default() {
+            "order" => orders.push((key, value)),
+            "limit" => limits.push((key, value)),
+            "offset" => offsets.push((key, value)),
+            "and" | "or" => logic.push((key, value)),
+            _ => filters.push((key, value)),
+        }
+    }
+
+    let mut q = QueryParams::default();
+    // Same order of checks as PostgREST, so the first error reported is the same.
+    for (key, value) in orders {
+        let path = reserved_key_path(&key)?;
+        let terms = run(&value, "order", &value, order::order_param)?;
+        q.order.push((path, terms));
+    }
+    for (key, value) in logic {
+        q.logic.push(parse_logic(&key, &value)?);
+    }
+    if let Some(Some(cols)) = columns {
+        q.columns = Some(run(&cols, "columns parameter", &cols, column_list)?);
+    }
+    if let Some(Some(sel)) = select {
+        q.has_select = true;
+        q.select = run(&sel, "select parameter", &sel, select::select_param)?;
+    }
+    for (key, value) in filters {
+        if is_rpc {
+            q.rpc_args.push((key, value));
+        } else {
+            q.filters.push(parse_filter(&key, &value)?);
+        }
+    }
+    if let Some(Some(oc)) = on_conflict {
+        q.on_conflict = Some(run(&oc, "on_conflict parameter", &oc, column_list)?);
+    }
+    for (key, value) in limits {
+        let path = reserved_key_path(&key)?;
+        let n = parse_limit(&value)?;
+        set_last(&mut q.limit, path, n);
+    }
+    for (key, value) in offsets {
+        let path = reserved_key_path(&key)?;
+        let n = parse_offset(&value)?;
+        set_last(&mut q.offset, path, n);
+    }
+    Ok(q)
 }
+
+/// Parses one filter parameter, already percent-decoded: `books.rating` = `gte.5`.
+pub fn parse_filter(key: &str, value: &str) -> Result<(EmbedPath, Filter), ApiError> {
+    let (path, field) = run(key, "tree path", key, field::tree_path)?;
+    let (negated, operation) = run(value, "filter", value, |i| {
+        filter::op_expr(i, filter::ValueMode::Rest)
+    })?;
+    Ok((
+        path,
+        Filter {
+            field,
+            negated,
+            operation,
+        },
+    ))
+}
+
+/// Runs a parser over the whole input; leftovers are an error.
+fn run<'a, T>(
+    whole: &'a str,
+    what: &str,
+    shown: &str,
+    p: impl FnOnce(&'a str) -> Res<'a, T>,
+) -> Result<T, ApiError> {
+    let to_api = |e: PErr<'a>| e.to_api_error(whole, what, shown);
+    match p(whole) {
+        Ok((rest, v)) => match eoi(rest) {
+            Ok(_) => Ok(v),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(to_api(e)),
+            Err(nom::Err::Incomplete(_)) => Err(ApiError::parse_error(
+                format!("\"failed to parse {what} ({shown})\""),
+                "unexpected end of input",
+            )),
+        },
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(to_api(e)),
+        Err(nom::Err::Incomplete(_)) => Err(ApiError::parse_error(
+            format!("\"failed to parse {what} ({shown})\""),
+            "unexpected end of input",
+        )),
+    }
+}
+
+/// The embed path of `books.reviews.order` / `books.limit`: all but the last name.
+fn reserved_key_path(key: &str) -> Result<EmbedPath, ApiError> {
+    let (path, _field) = run(key, "tree path", key, field::tree_path)?;
+    Ok(path)
+}
+
+fn parse_logic(key: &str, value: &str) -> Result<(EmbedPath, ast::LogicTree), ApiError> {
+    let names = run(key, "logic path", key, |i| {
+        let (i, (names, _)) = lex::sep_by1(field::field_name, lex::ch('.'))(i)?;
+        Ok((i, names))
+    })?;
+    let negated = names.iter().any(|n| n == "not");
+    let mut names: Vec<String> = names.into_iter().filter(|n| n != "not").collect();
+    let op = names.pop().unwrap_or_default();
+    // Parsed as `[not.]op(...)` so that `or=(...)` and a nested `or(...)` share one grammar;
+    // columns in errors count from that text, as PostgREST's do.
+    let text = format!("{}{op}{value}", if negated { "not." } else { "" });
+    let tree = run(&text, "logic tree", value, |i| {
+        let (i, t) = logic::logic_expr(i)?;
+        let (i, _) = lex::ws(i)?;
+        Ok((i, t))
+    })?;
+    Ok((names, tree))
+}
+
+/// `a, b,"c d"`
+fn column_list(i: &str) -> Res<'_, Vec<String>> {
+    let comma = |i| {
+        let (i, _) = lex::ws(i)?;
+        let (i, c) = lex::ch(',')(i)?;
+        let (i, _) = lex::ws(i)?;
+        Ok((i, c))
+    };
+    let (i, (names, sep_err)) = lex::sep_by1(field::field_name, comma)(i)?;
+    let (i, _) = lex::with_alt(eoi(i), Some(sep_err))?;
+    Ok((i, names))
+}
+
+fn parse_limit(value: &str) -> Result<i64, ApiError> {
+    let n = parse_integer(value, "limit parameter", true)?;
+    if n < 0 {
+        return Err(
+            ApiError::new(416, "PGRST103", "Requested range not satisfiable")
+                .with_details("Limit should be greater than or equal to zero."),
+        );
+    }
+    Ok(n)
+}
+
+fn parse_offset(value: &str) -> Result<i64, ApiError> {
+    parse_integer(value, "offset parameter", false)
+}
+
+fn parse_integer(value: &str, what: &str, allow_minus: bool) -> Result<i64, ApiError> {
+    let text = run(value, what, value, |i| {
+        let (i, _) = lex::ws(i)?;
+        let start = i;
+        let i = match i.strip_prefix('-') {
+            Some(r) if allow_minus => r,
+            _ => i,
+        };
+        let end = i.find(|c: char| !c.is_ascii_digit()).unwrap_or(i.len());
+        if end == 0 {
+            return lex::fail(i, &["digit"]);
+        }
+        let digits = &start[..start.len() - i.len() + end];
+        let (i, _) = lex::ws(&i[end..])?;
+        Ok((i, digits))
+    })?;
+    text.parse::<i64>().map_err(|_| {
+        ApiError::parse_error(
+            format!("\"failed to parse {what} ({value})\" (line 1, column 1)"),
+            "number out of range",
+        )
+    })
+}
+
+/// limit/offset: a later parameter for the same embed path replaces an earlier one.
+fn set_last(list: &mut Vec<(EmbedPath, i64)>, path: EmbedPath, n: i64) {
+    list.retain(|(p, _)| *p != path);
+    list.push((path, n));
+}
+
+#[cfg(test)]
+mod tests;
