@@ -1,0 +1,185 @@
+//! The `serendb_data_api.*` settings (PostgREST config key `a-b` = GUC `serendb_data_api.a_b`).
+//!
+//! Server address, port, worker count and database are fixed at postmaster start; everything
+//! else is reloadable (SIGHUP / `pg_reload_conf()`) and read fresh for every request.
+
+use crate::settings::{Settings, TxEnd};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::CString;
+
+pub static DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+pub static SERVER_HOST: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"127.0.0.1"));
+pub static SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(3000);
+pub static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
+
+static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static JWT_ROLE_CLAIM_KEY: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c".role"));
+static DEFAULT_ROLE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"authenticated"));
+static DB_ANON_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static DB_AUTHENTICATOR_ROLE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"authenticator"));
+static DB_SCHEMAS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"public"));
+static DB_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(-1);
+static DB_TX_END: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"commit"));
+static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+pub fn register() {
+    // PGC_POSTMASTER settings can only be defined while the library is preloaded; a plain
+    // `LOAD` or CREATE EXTENSION in a session would fail otherwise.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_string_guc(
+            c"serendb_data_api.database",
+            c"Database the API serves.",
+            c"",
+            &DATABASE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_string_guc(
+            c"serendb_data_api.server_host",
+            c"Address the HTTP server listens on.",
+            c"",
+            &SERVER_HOST,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_int_guc(
+            c"serendb_data_api.server_port",
+            c"Port the HTTP server listens on.",
+            c"",
+            &SERVER_PORT,
+            1,
+            65535,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_int_guc(
+            c"serendb_data_api.workers",
+            c"Number of executor background workers (requests run concurrently).",
+            c"",
+            &WORKERS,
+            1,
+            64,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    let sighup_string = |name: &'static std::ffi::CStr,
+                         desc: &'static std::ffi::CStr,
+                         setting: &'static GucSetting<Option<CString>>,
+                         flags: GucFlags| {
+        GucRegistry::define_string_guc(name, desc, c"", setting, GucContext::Sighup, flags);
+    };
+    sighup_string(
+        c"serendb_data_api.jwt_secret",
+        c"Secret for HS256/384/512 JWT verification (at least 32 characters).",
+        &JWT_SECRET,
+        GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+    );
+    sighup_string(
+        c"serendb_data_api.jwt_aud",
+        c"Expected aud claim (checked when set).",
+        &JWT_AUD,
+        GucFlags::default(),
+    );
+    sighup_string(
+        c"serendb_data_api.jwt_role_claim_key",
+        c"JSPath of the role claim.",
+        &JWT_ROLE_CLAIM_KEY,
+        GucFlags::default(),
+    );
+    sighup_string(
+        c"serendb_data_api.default_role",
+        c"Role of a valid JWT without a role claim.",
+        &DEFAULT_ROLE,
+        GucFlags::default(),
+    );
+    sighup_string(
+        c"serendb_data_api.db_anon_role",
+        c"Role of requests without a JWT; empty: such requests get 401.",
+        &DB_ANON_ROLE,
+        GucFlags::default(),
+    );
+    sighup_string(
+        c"serendb_data_api.db_authenticator_role",
+        c"Requests may only assume roles granted to this role.",
+        &DB_AUTHENTICATOR_ROLE,
+        GucFlags::default(),
+    );
+    sighup_string(
+        c"serendb_data_api.db_schemas",
+        c"Exposed schemas, comma separated; the first is the default.",
+        &DB_SCHEMAS,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"serendb_data_api.db_max_rows",
+        c"Upper bound of rows in any response; -1: unlimited.",
+        c"",
+        &DB_MAX_ROWS,
+        -1,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    sighup_string(
+        c"serendb_data_api.db_tx_end",
+        c"commit, commit-allow-override, rollback or rollback-allow-override.",
+        &DB_TX_END,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"serendb_data_api.db_aggregates_enabled",
+        c"Allow aggregate functions in select.",
+        c"",
+        &DB_AGGREGATES_ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+pub fn database() -> String {
+    string(&DATABASE).unwrap_or_else(|| "postgres".into())
+}
+
+pub fn server_host() -> String {
+    string(&SERVER_HOST).unwrap_or_else(|| "127.0.0.1".into())
+}
+
+/// The request-time settings, read from the current GUC values.
+pub fn snapshot() -> Settings {
+    let max_rows = DB_MAX_ROWS.get();
+    Settings {
+        jwt_secret: JWT_SECRET
+            .get()
+            .map(|c| c.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty()),
+        jwt_aud: string(&JWT_AUD),
+        jwt_role_claim_key: string(&JWT_ROLE_CLAIM_KEY).unwrap_or_else(|| ".role".into()),
+        default_role: string(&DEFAULT_ROLE).unwrap_or_else(|| "authenticated".into()),
+        anon_role: string(&DB_ANON_ROLE),
+        authenticator_role: string(&DB_AUTHENTICATOR_ROLE)
+            .unwrap_or_else(|| "authenticator".into()),
+        schemas: Settings::parse_schemas(&string(&DB_SCHEMAS).unwrap_or_default()),
+        max_rows: if max_rows >= 0 {
+            Some(max_rows as i64)
+        } else {
+            None
+        },
+        tx_end: TxEnd::parse(&string(&DB_TX_END).unwrap_or_default()),
+        aggregates_enabled: DB_AGGREGATES_ENABLED.get(),
+    }
+}

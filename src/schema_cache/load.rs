@@ -1,0 +1,37 @@
+//! Loads the schema cache through SPI (inside the request's transaction, before the role switch).
+
+use super::{SchemaCache, INTROSPECTION_SQL};
+use crate::error::ApiError;
+use crate::execute::{query_row, Param};
+use pgrx::pg_sys;
+
+/// `Ok(None)` when the extension is not installed in this database (the API then answers 503).
+pub fn load(schemas: &[String]) -> Result<Option<SchemaCache>, ApiError> {
+    let installed = query_row(
+        "SELECT count(*)::text FROM pg_catalog.pg_extension WHERE extname = 'serendb_data_api'",
+        &[],
+    )?;
+    if installed.first().cloned().flatten().as_deref() != Some("1") {
+        return Ok(None);
+    }
+    let array_literal = format!(
+        "{{{}}}",
+        schemas
+            .iter()
+            .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let row = query_row(
+        INTROSPECTION_SQL,
+        &[Param::Typed(pg_sys::TEXTARRAYOID, Some(array_literal))],
+    )?;
+    let json = row
+        .first()
+        .cloned()
+        .flatten()
+        .ok_or_else(|| ApiError::internal("schema introspection returned nothing"))?;
+    let sc = SchemaCache::from_json(&json)
+        .map_err(|e| ApiError::internal(format!("cannot read the schema cache: {e}")))?;
+    Ok(Some(sc))
+}

@@ -1,0 +1,116 @@
+//! An executor: a Postgres backend connected to the served database. It takes one request at a
+//! time from the listener, runs it (`crate::execute`) and sends the response back.
+
+use crate::error::ApiError;
+use crate::guc;
+use crate::ipc;
+use crate::respond::{error_response, HttpResponse};
+use pgrx::pg_sys;
+use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+#[pgrx::pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
+    // SIGHUP: pgrx's handler sets ConfigReloadPending, handled at the next wake-up.
+    pgrx::bgworkers::BackgroundWorker::attach_signal_handlers(
+        pgrx::bgworkers::SignalWakeFlags::SIGHUP,
+    );
+    unsafe {
+        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm));
+    }
+    let db = guc::database();
+    pgrx::bgworkers::BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    crate::execute::install();
+
+    let port = guc::SERVER_PORT.get();
+    let mut stream = match connect(&super::socket_path(port)) {
+        Some(s) => s,
+        None => {
+            pgrx::log!("serendb_data_api: executor could not reach the listener");
+            return;
+        }
+    };
+    let fd = stream.as_raw_fd();
+    loop {
+        let events = unsafe {
+            let rc = pg_sys::WaitLatchOrSocket(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_SOCKET_READABLE | pg_sys::WL_EXIT_ON_PM_DEATH)
+                    as i32,
+                fd,
+                -1,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+            rc
+        };
+        pg_sys::check_for_interrupts!();
+        unsafe {
+            if pg_sys::ConfigReloadPending != 0 {
+                pg_sys::ConfigReloadPending = 0;
+                pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
+            }
+        }
+        if events & pg_sys::WL_SOCKET_READABLE as i32 == 0 {
+            continue;
+        }
+        let frame = match ipc::read_frame(&mut stream) {
+            Ok(Some(f)) => f,
+            // The listener went away (shutdown or restart): end; the new listener starts us.
+            Ok(None) | Err(_) => return,
+        };
+        let response = serve(&frame);
+        if ipc::write_all(&mut stream, &ipc::encode_response(&response)).is_err() {
+            return;
+        }
+    }
+}
+
+/// What Postgres's `die` does: the next CHECK_FOR_INTERRUPTS, even inside a running query,
+/// ends the process (pgrx's own handler would only set a flag and let the query run on).
+unsafe extern "C-unwind" fn on_sigterm(_signal: i32) {
+    (&raw mut pg_sys::InterruptPending).write_volatile(1);
+    (&raw mut pg_sys::ProcDiePending).write_volatile(1);
+    pg_sys::SetLatch(pg_sys::MyLatch);
+}
+
+fn connect(path: &str) -> Option<UnixStream> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = UnixStream::connect(path) {
+            return Some(s);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        unsafe {
+            pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                100,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+        }
+        pg_sys::check_for_interrupts!();
+    }
+}
+
+/// Never panics and never lets a Postgres error escape: whatever happens becomes a response.
+fn serve(frame: &[u8]) -> HttpResponse {
+    let raw = match ipc::decode_request(frame) {
+        Ok(r) => r,
+        Err(e) => return error_response(&ApiError::internal(format!("bad ipc frame: {e}"))),
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::execute::handle(&raw)
+    }));
+    match outcome {
+        Ok(resp) => resp,
+        Err(_) => error_response(&ApiError::internal(
+            "internal error while handling the request",
+        )),
+    }
+}

@@ -1,0 +1,389 @@
+//! The HTTP front: accepts connections, reads requests with hyper, queues them, and hands each
+//! to the next idle executor. Runs a current-thread tokio runtime on the worker's main thread,
+//! so the few Postgres calls it makes (database lookup, worker registration) stay on that thread.
+
+use crate::error::ApiError;
+use crate::guc;
+use crate::http::RawRequest;
+use crate::ipc;
+use crate::respond::{error_response, HttpResponse};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use pgrx::bgworkers::{
+    BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, DynamicBackgroundWorker,
+    SignalWakeFlags,
+};
+use pgrx::pg_sys;
+use std::cell::Cell;
+use std::convert::Infallible;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
+use tokio::sync::oneshot;
+
+/// Requests waiting for an executor beyond this many get 503 at once.
+const QUEUE_CAPACITY: usize = 4096;
+
+struct Job {
+    frame: Vec<u8>,
+    reply: oneshot::Sender<HttpResponse>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    jobs: async_channel::Sender<Job>,
+    /// executors currently connected to the listener
+    executors: Rc<Cell<usize>>,
+}
+
+#[pgrx::pg_guard]
+#[no_mangle]
+pub extern "C-unwind" fn serendb_data_api_listener_main(_arg: pg_sys::Datum) {
+    BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    // No database: the listener only reads shared catalogs (pg_database).
+    BackgroundWorker::connect_worker_to_spi(None, None);
+
+    let port = guc::SERVER_PORT.get();
+    let host = guc::server_host();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            pgrx::log!("serendb_data_api: cannot start the listener runtime: {e}");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&runtime, run(host, port));
+    let _ = std::fs::remove_file(super::socket_path(port));
+    pgrx::log!("serendb_data_api: listener stopped");
+}
+
+fn bind_tcp(host: &str, port: i32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr: std::net::SocketAddr = format!("{host}:{port}").parse().or_else(|_| {
+        std::net::ToSocketAddrs::to_socket_addrs(&(host, port as u16))?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))
+    })?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+async fn run(host: String, port: i32) {
+    let sock_path = super::socket_path(port);
+    let _ = std::fs::remove_file(&sock_path);
+    let unix = match UnixListener::bind(&sock_path) {
+        Ok(l) => l,
+        Err(e) => {
+            pgrx::log!("serendb_data_api: cannot bind {sock_path}: {e}");
+            return;
+        }
+    };
+    let (tx, rx) = async_channel::bounded::<Job>(QUEUE_CAPACITY);
+    let shared = Shared {
+        jobs: tx,
+        executors: Rc::new(Cell::new(0)),
+    };
+
+    // Executors connect here; each connection is served by one task that takes jobs from the
+    // shared queue only while its executor is idle.
+    {
+        let shared = shared.clone();
+        tokio::task::spawn_local(async move {
+            loop {
+                match unix.accept().await {
+                    Ok((stream, _)) => {
+                        tokio::task::spawn_local(executor_link(stream, rx.clone(), shared.clone()));
+                    }
+                    Err(e) => {
+                        pgrx::log!("serendb_data_api: executor accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    let mut tcp: Option<TcpListener> = None;
+    let mut bind_error_logged = false;
+    let mut supervisor = Supervisor::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut ticks: u64 = 0;
+    loop {
+        if tcp.is_none() {
+            match bind_tcp(&host, port).and_then(TcpListener::from_std) {
+                Ok(l) => {
+                    pgrx::log!("serendb_data_api: listening on http://{host}:{port}");
+                    tcp = Some(l);
+                }
+                Err(e) => {
+                    if !bind_error_logged {
+                        pgrx::log!(
+                            "serendb_data_api: cannot listen on {host}:{port}: {e}; retrying"
+                        );
+                        bind_error_logged = true;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            accepted = async { tcp.as_ref().unwrap().accept().await }, if tcp.is_some() => {
+                if let Ok((stream, _)) = accepted {
+                    let _ = stream.set_nodelay(true);
+                    let shared = shared.clone();
+                    tokio::task::spawn_local(async move {
+                        let service = service_fn(move |req| handle(req, shared.clone()));
+                        let _ = http1::Builder::new()
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            }
+            _ = tick.tick() => {
+                if BackgroundWorker::sigterm_received() || postmaster_gone() {
+                    break;
+                }
+                ticks += 1;
+                if ticks % 10 == 1 {
+                    supervisor.check();
+                }
+            }
+        }
+    }
+    supervisor.stop_all();
+}
+
+/// When the postmaster dies we are re-parented.
+fn postmaster_gone() -> bool {
+    std::os::unix::process::parent_id() as i32 != unsafe { pg_sys::PostmasterPid }
+}
+
+/// Forwards jobs to one executor, one at a time, until the executor goes away.
+async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job>, shared: Shared) {
+    shared.executors.set(shared.executors.get() + 1);
+    loop {
+        let job = match jobs.recv().await {
+            Ok(j) => j,
+            Err(_) => break,
+        };
+        match exchange(&mut stream, &job.frame).await {
+            Ok(resp) => {
+                let _ = job.reply.send(resp);
+            }
+            Err(_) => {
+                // The executor died mid-request: the client learns it, the request is not
+                // retried (it may not be idempotent).
+                let _ = job.reply.send(error_response(&ApiError::new(
+                    503,
+                    "PGRST001",
+                    "Database client error. Retrying the connection.",
+                )));
+                break;
+            }
+        }
+    }
+    shared.executors.set(shared.executors.get() - 1);
+}
+
+async fn exchange(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<HttpResponse> {
+    stream.write_all(frame).await?;
+    let n = stream.read_u32_le().await? as usize;
+    if n > ipc::MAX_FRAME {
+        return Err(std::io::Error::other("frame too large"));
+    }
+    let mut buf = vec![0u8; n];
+    stream.read_exact(&mut buf).await?;
+    ipc::decode_response(&buf)
+}
+
+async fn handle(
+    req: hyper::Request<Incoming>,
+    shared: Shared,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let resp = match forward(req, &shared).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    let mut builder = hyper::Response::builder().status(resp.status);
+    for (k, v) in &resp.headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    Ok(builder
+        .body(Full::new(Bytes::from(resp.body)))
+        .unwrap_or_else(|_| {
+            let mut r = hyper::Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }))
+}
+
+async fn forward(req: hyper::Request<Incoming>, shared: &Shared) -> Result<HttpResponse, ApiError> {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                400,
+                "PGRST102",
+                format!("Could not read the request body: {e}"),
+            )
+        })?
+        .to_bytes();
+    if shared.executors.get() == 0 {
+        return Err(ApiError::new(
+            503,
+            "PGRST002",
+            "Could not query the database for the schema cache. Retrying.",
+        ));
+    }
+    let raw = RawRequest {
+        method: parts.method.as_str().to_string(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    let (reply, answer) = oneshot::channel();
+    shared
+        .jobs
+        .try_send(Job {
+            frame: ipc::encode_request(&raw),
+            reply,
+        })
+        .map_err(|_| {
+            ApiError::new(
+                503,
+                "PGRST001",
+                "Too many requests waiting for the database",
+            )
+        })?;
+    answer.await.map_err(|_| {
+        ApiError::new(
+            503,
+            "PGRST001",
+            "Database client error. Retrying the connection.",
+        )
+    })
+}
+
+/// Starts the executors once the configured database exists and restarts any that stopped.
+struct Supervisor {
+    database: String,
+    slots: Vec<Option<DynamicBackgroundWorker>>,
+    waiting_logged: bool,
+}
+
+impl Supervisor {
+    fn new() -> Supervisor {
+        let n = guc::WORKERS.get().max(1) as usize;
+        Supervisor {
+            database: guc::database(),
+            slots: (0..n).map(|_| None).collect(),
+            waiting_logged: false,
+        }
+    }
+
+    fn database_exists(&self) -> bool {
+        let name = match std::ffi::CString::new(self.database.clone()) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        let result = pgrx::PgTryBuilder::new(|| unsafe {
+            pg_sys::SetCurrentStatementStartTimestamp();
+            pg_sys::StartTransactionCommand();
+            let oid = pg_sys::get_database_oid(name.as_ptr(), true);
+            pg_sys::CommitTransactionCommand();
+            oid != pg_sys::InvalidOid
+        })
+        .catch_others(|_| {
+            unsafe { pg_sys::AbortCurrentTransaction() };
+            false
+        })
+        .execute();
+        result
+    }
+
+    fn check(&mut self) {
+        let need: Vec<usize> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| match s {
+                None => true,
+                Some(w) => matches!(
+                    w.pid(),
+                    Err(BackgroundWorkerStatus::Stopped)
+                        | Err(BackgroundWorkerStatus::PostmasterDied)
+                ),
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if need.is_empty() {
+            return;
+        }
+        if !self.database_exists() {
+            if !self.waiting_logged {
+                pgrx::log!(
+                    "serendb_data_api: waiting for database \"{}\" to exist",
+                    self.database
+                );
+                self.waiting_logged = true;
+            }
+            return;
+        }
+        self.waiting_logged = false;
+        for i in need {
+            let started = BackgroundWorkerBuilder::new(&format!("serendb_data_api executor {i}"))
+                .set_type("serendb_data_api executor")
+                .set_function("serendb_data_api_executor_main")
+                .set_library("serendb_data_api")
+                .enable_spi_access()
+                .set_restart_time(None)
+                .set_argument(Some(pg_sys::Datum::from(i as i64)))
+                .set_extra(&self.database)
+                .set_notify_pid(unsafe { pg_sys::MyProcPid })
+                .load_dynamic();
+            match started {
+                Ok(w) => self.slots[i] = Some(w),
+                Err(_) => {
+                    pgrx::log!(
+                        "serendb_data_api: cannot start executor {i} (max_worker_processes?)"
+                    );
+                }
+            }
+        }
+    }
+
+    fn stop_all(&mut self) {
+        for w in self.slots.iter_mut().filter_map(|s| s.take()) {
+            let _ = w.terminate();
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! The background workers.
+//!
+//! One *listener* (static worker, started with the postmaster) owns the HTTP port. It never runs
+//! SQL on behalf of a client: it parses HTTP with hyper and hands each request to an idle
+//! *executor* over a Unix socket. Executors (dynamic workers, `serendb_data_api.workers` of
+//! them) are ordinary Postgres backends connected to the served database; each runs one request
+//! at a time. Because requests, not connections, are queued, a slow query on one executor never
+//! holds up a keep-alive connection whose next request could go to another, idle executor.
+
+pub mod executor;
+pub mod listener;
+
+use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
+use std::time::Duration;
+
+/// Relative to the data directory (a backend's working directory): short, and private to the
+/// cluster.
+pub fn socket_path(port: i32) -> String {
+    format!("serendb_data_api.{port}.sock")
+}
+
+pub fn register_listener() {
+    BackgroundWorkerBuilder::new("serendb_data_api listener")
+        .set_type("serendb_data_api listener")
+        .set_function("serendb_data_api_listener_main")
+        .set_library("serendb_data_api")
+        .enable_spi_access()
+        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        .set_restart_time(Some(Duration::from_secs(5)))
+        .load();
+}
