@@ -1,1 +1,331 @@
-//! Filters and logic trees -> SQL boolean expressions.
+//! Filters and logic trees -> SQL boolean expressions over one relation's columns.
+//!
+//! Values are bind parameters cast to the column's type (`"id" = $1::integer`), so Postgres
+//! reports bad values itself (22P02). An unknown column is referenced anyway (quoted), so
+//! Postgres raises 42703 as it does for PostgREST.
+
+use super::sql::{array_literal, ident, Params};
+use crate::error::ApiError;
+use crate::parse::ast::{
+    Field, Filter, FtsOp, IsValue, JsonKey, JsonOp, LogicOp, LogicTree, Operation, Quantifier,
+    SimpleOp,
+};
+use crate::schema_cache::model::Table;
+
+/// A column reference (with its JSON path) as SQL, plus the SQL type of its value when known.
+pub fn field_sql(p: &mut Params, table: &Table, qual: &str, field: &Field) -> (String, Option<String>) {
+    let col = table.column(&field.name);
+    let base = format!("{qual}.{}", ident(&field.name));
+    if field.json_path.is_empty() {
+        return (base, col.map(|c| c.data_type.clone()));
+    }
+    let col_type = col.map(|c| c.data_type.as_str()).unwrap_or("jsonb");
+    let (mut expr, json_type) = match col_type {
+        "json" => (base, "json"),
+        "jsonb" => (base, "jsonb"),
+        // composite and array columns: PostgREST goes through to_jsonb
+        _ => (format!("pg_catalog.to_jsonb({base})"), "jsonb"),
+    };
+    let mut last_text = false;
+    for op in &field.json_path {
+        let (arrow, key) = match op {
+            JsonOp::Arrow(k) => ("->", k),
+            JsonOp::DoubleArrow(k) => ("->>", k),
+        };
+        last_text = matches!(op, JsonOp::DoubleArrow(_));
+        let key_sql = match key {
+            JsonKey::Key(k) => p.cast(k, "text"),
+            JsonKey::Index(i) => p.cast(&i.to_string(), "integer"),
+        };
+        expr = format!("{expr}{arrow}{key_sql}");
+    }
+    let ty = if last_text { "text" } else { json_type };
+    (format!("({expr})"), Some(ty.to_string()))
+}
+
+/// The output key PostgREST gives a field without alias: the column name, or the last key of
+/// its JSON path.
+pub fn default_key(field: &Field) -> String {
+    field
+        .json_path
+        .iter()
+        .rev()
+        .find_map(|op| match op {
+            JsonOp::Arrow(JsonKey::Key(k)) | JsonOp::DoubleArrow(JsonKey::Key(k)) => {
+                Some(k.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| field.name.clone())
+}
+
+fn simple_operator(op: SimpleOp) -> &'static str {
+    match op {
+        SimpleOp::Eq => "=",
+        SimpleOp::Neq => "<>",
+        SimpleOp::Gt => ">",
+        SimpleOp::Gte => ">=",
+        SimpleOp::Lt => "<",
+        SimpleOp::Lte => "<=",
+        SimpleOp::Like => "LIKE",
+        SimpleOp::Ilike => "ILIKE",
+        SimpleOp::Match => "~",
+        SimpleOp::Imatch => "~*",
+        SimpleOp::Cs => "@>",
+        SimpleOp::Cd => "<@",
+        SimpleOp::Ov => "&&",
+        SimpleOp::Sl => "<<",
+        SimpleOp::Sr => ">>",
+        SimpleOp::Nxr => "&<",
+        SimpleOp::Nxl => "&>",
+        SimpleOp::Adj => "-|-",
+        SimpleOp::IsDistinct => "IS DISTINCT FROM",
+    }
+}
+
+fn is_pattern(op: SimpleOp) -> bool {
+    matches!(
+        op,
+        SimpleOp::Like | SimpleOp::Ilike | SimpleOp::Match | SimpleOp::Imatch
+    )
+}
+
+fn cast_to(p: &mut Params, value: &str, ty: Option<&str>) -> String {
+    match ty {
+        Some(t) => p.cast(value, t),
+        None => p.push(value),
+    }
+}
+
+/// One filter on `qual` (an already quoted relation alias) as a boolean SQL expression.
+pub fn filter_sql(p: &mut Params, table: &Table, qual: &str, f: &Filter) -> Result<String, ApiError> {
+    let (expr, ty) = field_sql(p, table, qual, &f.field);
+    let ty = ty.as_deref();
+    let cond = match &f.operation {
+        Operation::Simple {
+            op,
+            quantifier,
+            value,
+            values,
+        } => {
+            let sql_op = simple_operator(*op);
+            let pattern = is_pattern(*op);
+            let fix = |v: &str| {
+                if matches!(op, SimpleOp::Like | SimpleOp::Ilike) {
+                    v.replace('*', "%")
+                } else {
+                    v.to_string()
+                }
+            };
+            let elem_ty = if pattern { Some("text") } else { ty };
+            match quantifier {
+                None => {
+                    let v = cast_to(p, &fix(value), elem_ty);
+                    format!("{expr} {sql_op} {v}")
+                }
+                Some(q) => {
+                    let vals: Vec<String> = values.iter().map(|v| fix(v)).collect();
+                    let arr_ty = elem_ty.map(|t| format!("{t}[]"));
+                    let v = cast_to(p, &array_literal(&vals), arr_ty.as_deref());
+                    let qw = match q {
+                        Quantifier::Any => "ANY",
+                        Quantifier::All => "ALL",
+                    };
+                    format!("{expr} {sql_op} {qw}({v})")
+                }
+            }
+        }
+        Operation::In(values) => {
+            let arr_ty = ty.map(|t| format!("{t}[]"));
+            let v = cast_to(p, &array_literal(values), arr_ty.as_deref());
+            format!("{expr} = ANY({v})")
+        }
+        Operation::Is(v) => {
+            let w = match v {
+                IsValue::Null => "NULL",
+                IsValue::NotNull => "NOT NULL",
+                IsValue::True => "TRUE",
+                IsValue::False => "FALSE",
+                IsValue::Unknown => "UNKNOWN",
+            };
+            format!("{expr} IS {w}")
+        }
+        Operation::Fts { op, config, value } => {
+            let func = match op {
+                FtsOp::Fts => "to_tsquery",
+                FtsOp::Plfts => "plainto_tsquery",
+                FtsOp::Phfts => "phraseto_tsquery",
+                FtsOp::Wfts => "websearch_to_tsquery",
+            };
+            let cfg = config.as_ref().map(|c| p.cast(c, "regconfig"));
+            let val = p.cast(value, "text");
+            let query = match &cfg {
+                Some(c) => format!("pg_catalog.{func}({c}, {val})"),
+                None => format!("pg_catalog.{func}({val})"),
+            };
+            let doc = if ty == Some("tsvector") {
+                expr
+            } else {
+                match &cfg {
+                    Some(c) => format!("pg_catalog.to_tsvector({c}, {expr})"),
+                    None => format!("pg_catalog.to_tsvector({expr})"),
+                }
+            };
+            format!("{doc} @@ {query}")
+        }
+    };
+    Ok(if f.negated {
+        format!("NOT ({cond})")
+    } else {
+        cond
+    })
+}
+
+/// A logic tree; `leaf` turns each filter into SQL (so callers can resolve embed null filters).
+pub fn logic_sql_with(
+    p: &mut Params,
+    tree: &LogicTree,
+    leaf: &mut dyn FnMut(&mut Params, &Filter) -> Result<String, ApiError>,
+) -> Result<String, ApiError> {
+    match tree {
+        LogicTree::Filter(f) => leaf(p, f),
+        LogicTree::Expr {
+            negated,
+            op,
+            children,
+        } => {
+            let joiner = match op {
+                LogicOp::And => " AND ",
+                LogicOp::Or => " OR ",
+            };
+            let parts = children
+                .iter()
+                .map(|c| logic_sql_with(p, c, leaf))
+                .collect::<Result<Vec<_>, _>>()?;
+            let inner = if parts.is_empty() {
+                match op {
+                    LogicOp::And => "TRUE".to_string(),
+                    LogicOp::Or => "FALSE".to_string(),
+                }
+            } else {
+                format!("({})", parts.join(joiner))
+            };
+            Ok(if *negated {
+                format!("NOT {inner}")
+            } else {
+                inner
+            })
+        }
+    }
+}
+
+/// A logic tree over the columns of `table`.
+pub fn logic_sql(p: &mut Params, table: &Table, qual: &str, tree: &LogicTree) -> Result<String, ApiError> {
+    logic_sql_with(p, tree, &mut |p, f| filter_sql(p, table, qual, f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema_cache::SchemaCache;
+
+    fn books() -> Table {
+        let sc =
+            SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json")).unwrap();
+        sc.table("public", "books").unwrap().clone()
+    }
+
+    fn simple(op: SimpleOp, v: &str) -> Operation {
+        Operation::Simple {
+            op,
+            quantifier: None,
+            value: v.into(),
+            values: vec![],
+        }
+    }
+
+    fn filt(name: &str, operation: Operation) -> Filter {
+        Filter {
+            field: Field::col(name),
+            negated: false,
+            operation,
+        }
+    }
+
+    #[test]
+    fn simple_filters_cast_to_the_column_type() {
+        let t = books();
+        let mut p = Params::new();
+        let s = filter_sql(&mut p, &t, "\"b\"", &filt("id", simple(SimpleOp::Eq, "5"))).unwrap();
+        assert_eq!(s, "\"b\".\"id\" = $1::integer");
+        let s = filter_sql(&mut p, &t, "\"b\"", &filt("format", simple(SimpleOp::Neq, "ebook"))).unwrap();
+        assert_eq!(s, "\"b\".\"format\" <> $2::public.book_format");
+        let s = filter_sql(&mut p, &t, "\"b\"", &filt("title", simple(SimpleOp::Like, "*Led*"))).unwrap();
+        assert_eq!(s, "\"b\".\"title\" LIKE $3::text");
+        assert_eq!(p.values[2].as_deref(), Some("%Led%"));
+    }
+
+    #[test]
+    fn in_is_fts_and_negation() {
+        let t = books();
+        let mut p = Params::new();
+        let mut f = filt("id", Operation::In(vec!["1".into(), "2".into()]));
+        f.negated = true;
+        let s = filter_sql(&mut p, &t, "\"b\"", &f).unwrap();
+        assert_eq!(s, "NOT (\"b\".\"id\" = ANY($1::integer[]))");
+        assert_eq!(p.values[0].as_deref(), Some("{\"1\",\"2\"}"));
+        let s = filter_sql(&mut p, &t, "\"b\"", &filt("in_stock", Operation::Is(IsValue::True))).unwrap();
+        assert_eq!(s, "\"b\".\"in_stock\" IS TRUE");
+        let fts = Operation::Fts {
+            op: FtsOp::Plfts,
+            config: Some("english".into()),
+            value: "a b".into(),
+        };
+        let s = filter_sql(&mut p, &t, "\"b\"", &filt("summary", fts)).unwrap();
+        assert_eq!(
+            s,
+            "pg_catalog.to_tsvector($2::regconfig, \"b\".\"summary\") @@ pg_catalog.plainto_tsquery($2::regconfig, $3::text)"
+        );
+    }
+
+    #[test]
+    fn json_paths() {
+        let t = books();
+        let mut p = Params::new();
+        let field = Field {
+            name: "metadata".into(),
+            json_path: vec![
+                JsonOp::Arrow(JsonKey::Key("series".into())),
+                JsonOp::DoubleArrow(JsonKey::Key("name".into())),
+            ],
+        };
+        let (e, ty) = field_sql(&mut p, &t, "\"b\"", &field);
+        assert_eq!(e, "(\"b\".\"metadata\"->$1::text->>$2::text)");
+        assert_eq!(ty.as_deref(), Some("text"));
+        assert_eq!(default_key(&field), "name");
+        let tags = Field {
+            name: "tags".into(),
+            json_path: vec![JsonOp::Arrow(JsonKey::Index(0))],
+        };
+        let (e, ty) = field_sql(&mut p, &t, "\"b\"", &tags);
+        assert_eq!(e, "(pg_catalog.to_jsonb(\"b\".\"tags\")->$3::integer)");
+        assert_eq!(ty.as_deref(), Some("jsonb"));
+        assert_eq!(default_key(&tags), "tags");
+    }
+
+    #[test]
+    fn logic_trees() {
+        let t = books();
+        let mut p = Params::new();
+        let tree = LogicTree::Expr {
+            negated: true,
+            op: LogicOp::Or,
+            children: vec![
+                LogicTree::Filter(filt("id", simple(SimpleOp::Lt, "2"))),
+                LogicTree::Filter(filt("id", simple(SimpleOp::Gt, "8"))),
+            ],
+        };
+        let s = logic_sql(&mut p, &t, "\"b\"", &tree).unwrap();
+        assert_eq!(s, "NOT (\"b\".\"id\" < $1::integer OR \"b\".\"id\" > $2::integer)");
+    }
+}
