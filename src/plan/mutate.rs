@@ -1035,3 +1035,258 @@ fn filter_sql(p: &mut Params, table: &Table, qual: &str, f: &Filter) -> Result<S
         cond
     })
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::http::{parse_request, RawRequest};
+
+    pub fn cache() -> SchemaCache {
+        SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
+            .expect("conformance schema cache")
+    }
+
+    pub fn settings() -> Settings {
+        Settings {
+            schemas: vec!["public".into(), "v2".into()],
+            ..Settings::default()
+        }
+    }
+
+    /// A request as it would come off the wire; JSON bodies default to application/json.
+    pub fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> ApiRequest {
+        let mut hs: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        if !hs.iter().any(|(k, _)| k == "content-type") {
+            hs.push(("content-type".into(), "application/json".into()));
+        }
+        let raw = RawRequest {
+            method: method.into(),
+            target: target.into(),
+            headers: hs,
+            body: body.as_bytes().to_vec(),
+        };
+        parse_request(&raw, &settings()).expect("request parses")
+    }
+
+    pub fn plan(
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<Statement, ApiError> {
+        let req = request(method, target, headers, body);
+        let sc = cache();
+        match req.resource {
+            Resource::Rpc(_) => crate::plan::rpc::plan_rpc(&req, &sc, &settings()),
+            _ => plan_mutation(&req, &sc, &settings()),
+        }
+    }
+
+    /// `PLAN_DUMP=file cargo test dump_` writes a psql script running every planned statement
+    /// (as `authenticated`, sub user-1, rolled back) to try the SQL on the fixture.
+    pub fn dump(cases: &[(&str, &str, &[(&str, &str)], &str)]) {
+        let Ok(path) = std::env::var("PLAN_DUMP") else {
+            return;
+        };
+        let mut out = String::new();
+        for (i, (method, target, headers, body)) in cases.iter().enumerate() {
+            out.push_str(&format!(
+                "\\echo === {method} {target} {headers:?} {body}\n"
+            ));
+            match plan(method, target, headers, body) {
+                Err(e) => out.push_str(&format!(
+                    "\\echo PLAN ERROR {}\n",
+                    e.body().replace('\n', " ")
+                )),
+                Ok(st) => {
+                    let types = vec!["text"; st.params.len()].join(", ");
+                    let lit = |v: &Option<String>| match v {
+                        Some(s) => format!("'{}'", s.replace('\'', "''")),
+                        None => "NULL".into(),
+                    };
+                    let vals: Vec<String> = st.params.iter().map(lit).collect();
+                    out.push_str("BEGIN;\nSET LOCAL ROLE authenticated;\n");
+                    out.push_str("SELECT set_config('request.jwt.claims', '{\"sub\":\"user-1\",\"role\":\"authenticated\"}', true) \\g /dev/null\n");
+                    if st.read_only {
+                        out.push_str("SET TRANSACTION READ ONLY;\n");
+                    }
+                    let types = if types.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({types})")
+                    };
+                    let vals = if vals.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", vals.join(", "))
+                    };
+                    out.push_str(&format!(
+                        "PREPARE s{i}{types} AS {};\nEXECUTE s{i}{vals};\nROLLBACK;\n",
+                        st.sql
+                    ));
+                }
+            }
+        }
+        std::fs::write(path, out).expect("write dump");
+    }
+
+    #[test]
+    fn dump_writes() {
+        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+            (
+                "POST",
+                "/projects",
+                &[],
+                r#"{"id": 10, "name": "Europa", "owner_id": "user-1"}"#,
+            ),
+            (
+                "POST",
+                "/tags",
+                &[],
+                r#"[{"slug": "json", "label": "JSON"}, {"slug": "yaml", "label": "YAML"}]"#,
+            ),
+            (
+                "POST",
+                "/projects",
+                &[("Prefer", "return=headers-only")],
+                r#"{"id": 16, "name": "Kepler"}"#,
+            ),
+            (
+                "POST",
+                "/memberships",
+                &[("Prefer", "return=headers-only")],
+                r#"{"project_id": 2, "user_id": "user 2/x", "role": "member"}"#,
+            ),
+            (
+                "POST",
+                "/tags?select=slug",
+                &[("Prefer", "count=exact")],
+                r#"[{"slug": "toml", "label": "TOML"}, {"slug": "ini", "label": "INI"}]"#,
+            ),
+            (
+                "POST",
+                "/gadgets?columns=name,color",
+                &[],
+                r#"[{"name": "Doohickey"}]"#,
+            ),
+            (
+                "POST",
+                "/gadgets?columns=name,color,qty",
+                &[("Prefer", "missing=default")],
+                r#"[{"name": "Doohickey"}, {"name": "Thingamajig", "color": "green", "qty": 3}]"#,
+            ),
+            ("POST", "/gadgets", &[], r#"{"name": "Bad", "total": 1}"#),
+            ("POST", "/tags", &[], "[]"),
+            (
+                "POST",
+                "/tags",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                "slug=form&label=Form+Data",
+            ),
+            (
+                "POST",
+                "/tags",
+                &[("Content-Type", "text/csv")],
+                "slug,label,uses\ncsv,CSV,7\ntsv,TSV,0",
+            ),
+            (
+                "POST",
+                "/projects",
+                &[("Content-Type", "text/csv")],
+                "id,name,owner_id\n21,Nix,NULL",
+            ),
+            (
+                "POST",
+                "/tags",
+                &[("Prefer", "resolution=merge-duplicates")],
+                r#"[{"slug": "sql", "label": "SQL!"}, {"slug": "new", "label": "New"}]"#,
+            ),
+            (
+                "POST",
+                "/tags",
+                &[("Prefer", "resolution=merge-duplicates")],
+                r#"[{"slug": "sql", "label": "SQL!"}]"#,
+            ),
+            (
+                "POST",
+                "/tags",
+                &[("Prefer", "resolution=ignore-duplicates")],
+                r#"[{"slug": "sql", "label": "SQL!"}]"#,
+            ),
+            (
+                "POST",
+                "/contacts?on_conflict=email",
+                &[("Prefer", "resolution=merge-duplicates")],
+                r#"{"email": "a@b.c", "first_name": "A", "last_name": "B"}"#,
+            ),
+            (
+                "POST",
+                "/project_task_counts",
+                &[],
+                r#"{"project_id": 1, "task_count": 1}"#,
+            ),
+            (
+                "PUT",
+                "/tags?slug=eq.sql",
+                &[],
+                r#"{"slug": "sql", "label": "S"}"#,
+            ),
+            (
+                "PUT",
+                "/tags?slug=eq.zzz",
+                &[],
+                r#"{"slug": "zzz", "label": "Z"}"#,
+            ),
+            (
+                "PUT",
+                "/memberships?project_id=eq.2&user_id=eq.user-9",
+                &[],
+                r#"{"project_id": 2, "user_id": "user-9"}"#,
+            ),
+            (
+                "PATCH",
+                "/tasks?project_id=eq.1&done=is.false",
+                &[],
+                r#"{"priority": 5}"#,
+            ),
+            (
+                "PATCH",
+                "/tasks?project_id=eq.4",
+                &[("Prefer", "count=exact")],
+                r#"{"priority": 2}"#,
+            ),
+            ("PATCH", "/projects?id=eq.3", &[], "{}"),
+            (
+                "PATCH",
+                "/gadgets?id=eq.1&columns=name,color",
+                &[("Prefer", "missing=default")],
+                r#"{"name": "Widget"}"#,
+            ),
+            (
+                "PATCH",
+                "/tasks?or=(id.eq.1,id.eq.2)&title=like.*e*",
+                &[],
+                r#"{"priority": 4}"#,
+            ),
+            (
+                "PATCH",
+                "/tasks?order=id.desc&limit=2",
+                &[],
+                r#"{"priority": 4}"#,
+            ),
+            ("DELETE", "/tasks?id=eq.8", &[], ""),
+            ("DELETE", "/tags?slug=in.(rest,http)", &[], ""),
+            (
+                "DELETE",
+                "/tasks?project_id=eq.2",
+                &[("Prefer", "count=exact")],
+                "",
+            ),
+            ("DELETE", "/tasks?order=id&limit=1&offset=1", &[], ""),
+        ];
+        dump(cases);
+    }
+}

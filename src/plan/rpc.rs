@@ -18,7 +18,8 @@ use super::sql::{array_literal, ident, qualified, Params};
 use super::Statement;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, BodyType, MediaType, Method, Resource};
-use crate::schema_cache::model::{Function, FunctionArg, Table};
+use crate::parse::ast::QueryParams;
+use crate::schema_cache::model::{Column, Function, FunctionArg, Table};
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
 
@@ -48,14 +49,19 @@ pub fn plan_rpc(
             ));
         }
     };
-    let args = request_args(req, is_read)?;
+    let overloads: Vec<&Function> = schema
+        .functions
+        .iter()
+        .filter(|f| f.schema == req.schema && &f.name == name)
+        .collect();
+    let (args, query) = request_args(req, is_read, &overloads)?;
     let kind = if is_read {
         BodyKind::Other
     } else {
         body_kind(req)
     };
     let keys = args.keys();
-    let func = find_function(schema, &req.schema, name, &keys, kind, !is_read)?;
+    let func = find_function(schema, &req.schema, name, &overloads, &keys, kind, !is_read)?;
 
     let mut p = Params::new();
     let call = call_sql(&mut p, func, &args, &keys)?;
@@ -76,7 +82,7 @@ pub fn plan_rpc(
             schema,
             &table,
             "pgrst_source",
-            &req.query,
+            &query,
             accept,
             RootOptions {
                 filters: true,
@@ -86,7 +92,7 @@ pub fn plan_rpc(
         let total = if counted {
             format!(
                 "({})",
-                count_sql(&mut p, schema, &table, "pgrst_source", &req.query)?
+                count_sql(&mut p, schema, &table, "pgrst_source", &query)?
             )
         } else {
             "NULL::bigint".to_string()
@@ -167,7 +173,20 @@ fn result_table(schema: &SchemaCache, func: &Function) -> Table {
         insertable: false,
         updatable: false,
         deletable: false,
-        columns: vec![],
+        columns: func
+            .out_args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Column {
+                name: a.name.clone(),
+                data_type: a.data_type.clone(),
+                nominal_type: String::new(),
+                nullable: true,
+                default: None,
+                generated: false,
+                position: i as i32 + 1,
+            })
+            .collect(),
         pk: vec![],
         uniques: vec![],
     }
@@ -175,23 +194,12 @@ fn result_table(schema: &SchemaCache, func: &Function) -> Table {
 
 /// `(offset, limit)` of the root rows: `offset=`/`limit=`, the Range header, max-rows.
 fn root_page(req: &ApiRequest, settings: &Settings) -> Option<(i64, Option<i64>)> {
-    let q = &req.query;
-    let q_limit = q.limit.iter().find(|(p, _)| p.is_empty()).map(|(_, n)| *n);
-    let q_offset = q.offset.iter().find(|(p, _)| p.is_empty()).map(|(_, n)| *n);
-    let (r_offset, r_limit) = match req.range {
-        Some((from, Some(to))) => (Some(from), Some((to - from + 1).max(0))),
-        Some((from, None)) => (Some(from), None),
-        None => (None, None),
-    };
-    let offset = q_offset.or(r_offset);
-    let limit = [q_limit, r_limit, settings.max_rows]
-        .into_iter()
-        .flatten()
-        .min();
-    if offset.is_none() && limit.is_none() {
+    let (offset, limit) = req.top_level_range();
+    let limit = [limit, settings.max_rows].into_iter().flatten().min();
+    if offset == 0 && limit.is_none() {
         None
     } else {
-        Some((offset.unwrap_or(0), limit))
+        Some((offset, limit))
     }
 }
 
@@ -248,26 +256,42 @@ fn body_kind(req: &ApiRequest) -> BodyKind {
     }
 }
 
-fn request_args(req: &ApiRequest, is_read: bool) -> Result<Args, ApiError> {
+/// The call's arguments, and the query with the GET parameters that are filters added to it.
+///
+/// GET/HEAD: a parameter named like an argument of one of the overloads is an argument; any
+/// other one is a filter on the result when it parses as one, else an (unknown) argument.
+fn request_args(
+    req: &ApiRequest,
+    is_read: bool,
+    overloads: &[&Function],
+) -> Result<(Args, QueryParams), ApiError> {
+    let mut query = req.query.clone();
     if is_read {
-        return Ok(Args::Direct(req.query.rpc_args.clone()));
+        let arg_names: BTreeSet<&str> = overloads
+            .iter()
+            .flat_map(|f| f.args.iter().map(|a| a.name.as_str()))
+            .collect();
+        let mut args = vec![];
+        for (k, v) in &req.query.rpc_args {
+            if arg_names.contains(k.as_str()) {
+                args.push((k.clone(), v.clone()));
+            } else {
+                match crate::parse::parse_filter(k, v) {
+                    Ok(f) => query.filters.push(f),
+                    Err(_) => args.push((k.clone(), v.clone())),
+                }
+            }
+        }
+        query.rpc_args.clear();
+        return Ok((Args::Direct(args), query));
     }
-    // On POST the query string only filters the result: a parameter that is no filter is a
-    // parse error (PostgREST parses it as a filter and fails).
-    if let Some((_, v)) = req.query.rpc_args.first() {
-        return Err(ApiError::parse_error(
-            format!("\"failed to parse filter ({v})\" (line 1, column 1)"),
-            format!(
-                "unexpected {} expecting \"not\" or operator (eq, gt, ...)",
-                v.chars()
-                    .next()
-                    .map(|c| format!("\"{c}\""))
-                    .unwrap_or_else(|| "end of input".to_string())
-            ),
-        ));
+    // On POST the query string only filters the result (the parser already treats it so).
+    for (k, v) in &req.query.rpc_args {
+        query.filters.push(crate::parse::parse_filter(k, v)?);
     }
+    query.rpc_args.clear();
     let columns = req.query.columns.as_deref();
-    match req.content_type {
+    let args = match req.content_type {
         BodyType::Json => {
             let payload = json_payload(&req.body, columns, true)?;
             let raw = String::from_utf8_lossy(&req.body).into_owned();
@@ -276,42 +300,41 @@ fn request_args(req: &ApiRequest, is_read: bool) -> Result<Args, ApiError> {
             } else {
                 raw
             };
-            Ok(Args::Json { payload, raw })
+            Args::Json { payload, raw }
         }
-        BodyType::FormUrlEncoded => Ok(Args::Direct(form_pairs(&req.body))),
+        BodyType::FormUrlEncoded => Args::Direct(form_pairs(&req.body)),
         BodyType::Csv => {
             let rows = csv_rows(&req.body)?;
             let payload =
                 payload_from_value(Value::Array(rows.into_iter().map(Value::Object).collect()))?;
             let raw = payload.json.clone();
-            Ok(Args::Json { payload, raw })
+            Args::Json { payload, raw }
         }
-        BodyType::TextPlain | BodyType::OctetStream => Ok(Args::Raw(req.body.clone())),
-        BodyType::Other => Err(ApiError::invalid_body(format!(
-            "Content-Type not acceptable: {}",
-            content_mime(req)
-        ))),
-    }
+        BodyType::TextPlain | BodyType::OctetStream => Args::Raw(req.body.clone()),
+        BodyType::Other => {
+            return Err(ApiError::invalid_body(format!(
+                "Content-Type not acceptable: {}",
+                content_mime(req)
+            )))
+        }
+    };
+    Ok((args, query))
 }
 
 // ---- overload resolution --------------------------------------------------------------------
 
 fn find_function<'a>(
-    schema: &'a SchemaCache,
+    schema: &SchemaCache,
     schema_name: &str,
     name: &str,
+    overloads: &[&'a Function],
     keys: &BTreeSet<String>,
     kind: BodyKind,
     is_post: bool,
 ) -> Result<&'a Function, ApiError> {
-    let overloads: Vec<&'a Function> = schema
-        .functions
-        .iter()
-        .filter(|f| f.schema == schema_name && f.name == name)
-        .collect();
     let mut matching = vec![];
     let mut fallback = vec![];
-    for f in &overloads {
+    for f in overloads {
         if matches_args(f, keys, kind, is_post) {
             matching.push(*f);
         } else if single_unnamed_fits(f, kind, is_post) {
@@ -634,5 +657,75 @@ fn call_sql(
             args: String::new(),
             json_from: None,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::mutate::tests::{dump, plan};
+
+    #[test]
+    fn dump_calls() {
+        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+            ("POST", "/rpc/add_them", &[], r#"{"a": 2, "b": 3}"#),
+            ("GET", "/rpc/add_them?a=2&b=3", &[], ""),
+            (
+                "GET",
+                "/rpc/add_them?a=3&b=4",
+                &[("Prefer", "count=exact")],
+                "",
+            ),
+            (
+                "POST",
+                "/rpc/add_them",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                "a=4&b=5",
+            ),
+            (
+                "POST",
+                "/rpc/add_them",
+                &[],
+                r#"[{"a": 1, "b": 2}, {"a": 10, "b": 20}]"#,
+            ),
+            ("GET", "/rpc/small_primes", &[], ""),
+            ("GET", "/rpc/small_primes?limit=2&offset=1", &[], ""),
+            ("POST", "/rpc/small_primes", &[], ""),
+            ("GET", "/rpc/project_summary?p_id=1", &[], ""),
+            ("POST", "/rpc/do_nothing", &[], "{}"),
+            (
+                "POST",
+                "/rpc/echo_body",
+                &[],
+                r#"{"x": 1, "y": ["a", "b"], "z": {"n": null}}"#,
+            ),
+            (
+                "POST",
+                "/rpc/json_kind",
+                &[],
+                r#"{"doc": "{ \"key\": 3 }"}"#,
+            ),
+            (
+                "POST",
+                "/rpc/echo_doc",
+                &[],
+                r#"{"doc": {"a": [1, {"b": null}], "c": true}}"#,
+            ),
+            (
+                "POST",
+                "/rpc/join_words",
+                &[],
+                r#"{"words": ["ready", "set", "go"]}"#,
+            ),
+            ("GET", "/rpc/join_words?words=ready&words=go", &[], ""),
+            ("GET", "/rpc/greet", &[], ""),
+            ("GET", "/rpc/greet?name=Ada", &[], ""),
+            ("GET", "/rpc/area?side=3", &[], ""),
+            ("POST", "/rpc/area", &[], r#"{"w": 2, "h": 5}"#),
+            ("GET", "/rpc/bump_hits", &[], ""),
+            ("POST", "/rpc/bump_hits", &[], "{}"),
+            ("GET", "/rpc/with_headers", &[], ""),
+            ("GET", "/rpc/req_header?name=x-trace-id", &[], ""),
+        ];
+        dump(cases);
     }
 }
