@@ -1,5 +1,6 @@
 //! HTTP request -> [`ApiRequest`]: method, resource path, query string, and the headers that
 //! steer PostgREST (Accept, Content-Type, Prefer, Range, Accept-Profile/Content-Profile).
+#![allow(clippy::result_large_err)]
 
 use crate::error::ApiError;
 use crate::parse::ast::QueryParams;
