@@ -4,6 +4,8 @@
 /// Empty for the root resource. Each element is an embed's alias if it has one, else its name.
 pub type EmbedPath = Vec<String>;
 
+/// `->key`, `->"quoted.key"` or `->0` / `->-1` (an integer, possibly negative: an array index;
+/// integers too large for `i64` are kept as keys).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonKey {
     Key(String),
@@ -18,7 +20,8 @@ pub enum JsonOp {
     DoubleArrow(JsonKey),
 }
 
-/// A column, optionally followed by a JSON path: `data->a->>b`.
+/// A column, optionally followed by a JSON path: `data->a->>b`. Names are unquoted
+/// (`"my col"` -> `my col`) and trimmed of surrounding spaces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Field {
     pub name: String,
@@ -27,7 +30,10 @@ pub struct Field {
 
 impl Field {
     pub fn col(name: &str) -> Field {
-        Field { name: name.to_string(), json_path: vec![] }
+        Field {
+            name: name.to_string(),
+            json_path: vec![],
+        }
     }
 }
 
@@ -52,6 +58,8 @@ pub enum SelectItem {
     Star,
     /// `alias:col->path::cast` or `alias:col.sum()::cast`; also a bare `count()`
     /// (then `field.name` is empty and `aggregate` is `Count`).
+    /// Casts are type names as written (identifier chars, spaces, trailing `[]`s), unvalidated.
+    /// `aggregate_cast` is only set when there is an aggregate.
     Field {
         field: Field,
         alias: Option<String>,
@@ -60,7 +68,9 @@ pub enum SelectItem {
         /// cast applied to the aggregate's result: `col.sum()::int`
         aggregate_cast: Option<String>,
     },
-    /// `alias:name!hint!inner(select...)` or `...name(select...)` (spread).
+    /// `alias:name!hint!inner(select...)` or `...name(select...)` (spread; never an alias).
+    /// `name()` gives an empty `select` (no columns of the embed, e.g. for `!inner` filtering).
+    /// `!inner`/`!left` and a hint may come in either order; of two hints the first counts.
     Embed {
         name: String,
         alias: Option<String>,
@@ -133,6 +143,15 @@ pub enum FtsOp {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Operation {
     /// `op.value` or `op(any).{a,b}`: with a quantifier the value is a list of values.
+    ///
+    /// `value` is the raw operand (percent-decoded; inside a logic tree, unquoted when it was
+    /// double-quoted). For `like`/`ilike` (also quantified) it still has PostgREST's `*`
+    /// wildcards: the planner replaces `*` by `%`, as PostgREST does in SQL generation.
+    /// With a quantifier, `value` is the Postgres array literal as sent (`{a,"b,c"}`): binding
+    /// it as `$n::type[]` reproduces PostgREST exactly, errors included; `values` holds its
+    /// elements unquoted for convenience (empty when `value` is not a well-formed
+    /// one-dimensional literal). Without a quantifier `values` is empty.
+    /// `quantifier` is only ever set for eq, gt, gte, lt, lte, like, ilike, match, imatch.
     Simple {
         op: SimpleOp,
         quantifier: Option<Quantifier>,
@@ -140,7 +159,9 @@ pub enum Operation {
         /// the values of `op(any).{a,b}` / `op(all).{a,b}`
         values: Vec<String>,
     },
-    /// `in.(a,b,"c,d")`: values unquoted.
+    /// `in.(a,b,"c,d")`: values unquoted (backslash escapes resolved inside quotes); unquoted
+    /// values keep inner and trailing spaces as PostgREST does. `in.()` is the empty list
+    /// (matches nothing; `not.in.()` everything); `in.( ,3)` gives `["", "3"]`.
     In(Vec<String>),
     Is(IsValue),
     Fts {
@@ -165,6 +186,10 @@ pub enum LogicOp {
 }
 
 /// `or=(a.eq.1,and(b.gt.2,c.lt.3))`, `not.and=(...)`.
+///
+/// A top-level `or=`/`and=` parameter is always an `Expr`. Inside a tree, besides PostgREST's
+/// `col.not.op.val`, the parser also accepts `not.col.op.val` (a negated `Filter`; when the
+/// filter was already negated, an `Expr { negated: true, op: And, children: [filter] }`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogicTree {
     Expr {
@@ -200,19 +225,24 @@ pub struct OrderTerm {
 /// Everything the query string says, with the embed path each part applies to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueryParams {
-    /// `select=`; empty when absent (means `*`).
+    /// `select=`; empty when absent (means `*`). An empty `select=` also gives an empty list
+    /// with `has_select` set: PostgREST answers all columns for it at the root.
+    /// Only the first `select` parameter counts.
     pub select: Vec<SelectItem>,
     /// Was `select` given at all?
     pub has_select: bool,
-    /// `col=op.val` and `rel.col=op.val`
+    /// `col=op.val` and `rel.col=op.val`, in query-string order. Filters on an embed itself
+    /// (`books=is.null`, `books=not.is.null`) come with an empty path and `field.name` =
+    /// the embed's name or alias: the planner tells them apart from columns.
     pub filters: Vec<(EmbedPath, Filter)>,
     /// `or=(...)`, `and=(...)`, `not.or=(...)`, `rel.or=(...)`
     pub logic: Vec<(EmbedPath, LogicTree)>,
     /// `order=` and `rel.order=`
     pub order: Vec<(EmbedPath, Vec<OrderTerm>)>,
-    /// `limit=` and `rel.limit=`
+    /// `limit=` and `rel.limit=`: non-negative (a negative limit is refused by the parser with
+    /// PostgREST's 416 PGRST103); one entry per path, the last parameter wins.
     pub limit: Vec<(EmbedPath, i64)>,
-    /// `offset=` and `rel.offset=`
+    /// `offset=` and `rel.offset=`: non-negative; one entry per path, the last parameter wins.
     pub offset: Vec<(EmbedPath, i64)>,
     /// `columns=` (POST/RPC body columns)
     pub columns: Option<Vec<String>>,
@@ -220,5 +250,9 @@ pub struct QueryParams {
     pub on_conflict: Option<Vec<String>>,
     /// Parameters that are neither reserved words nor parsable as filters, in order: RPC GET
     /// arguments (`/rpc/fn?a=1&b=2`). Unparsed values, percent-decoded.
+    /// With `parse_query(_, is_rpc = true)` every non-reserved parameter lands here (repeated
+    /// keys repeated, e.g. variadic `?v=1&v=2`), none in `filters`: the planner turns those that
+    /// are not arguments into filters with `parse::parse_filter`. Parameters without `=` are
+    /// dropped, as in PostgREST.
     pub rpc_args: Vec<(String, String)>,
 }
