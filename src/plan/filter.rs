@@ -13,7 +13,12 @@ use crate::parse::ast::{
 use crate::schema_cache::model::Table;
 
 /// A column reference (with its JSON path) as SQL, plus the SQL type of its value when known.
-pub fn field_sql(p: &mut Params, table: &Table, qual: &str, field: &Field) -> (String, Option<String>) {
+pub fn field_sql(
+    p: &mut Params,
+    table: &Table,
+    qual: &str,
+    field: &Field,
+) -> (String, Option<String>) {
     let col = table.column(&field.name);
     let base = format!("{qual}.{}", ident(&field.name));
     if field.json_path.is_empty() {
@@ -98,7 +103,12 @@ fn cast_to(p: &mut Params, value: &str, ty: Option<&str>) -> String {
 }
 
 /// One filter on `qual` (an already quoted relation alias) as a boolean SQL expression.
-pub fn filter_sql(p: &mut Params, table: &Table, qual: &str, f: &Filter) -> Result<String, ApiError> {
+pub fn filter_sql(
+    p: &mut Params,
+    table: &Table,
+    qual: &str,
+    f: &Filter,
+) -> Result<String, ApiError> {
     let (expr, ty) = field_sql(p, table, qual, &f.field);
     let ty = ty.as_deref();
     let cond = match &f.operation {
@@ -220,7 +230,12 @@ pub fn logic_sql_with(
 }
 
 /// A logic tree over the columns of `table`.
-pub fn logic_sql(p: &mut Params, table: &Table, qual: &str, tree: &LogicTree) -> Result<String, ApiError> {
+pub fn logic_sql(
+    p: &mut Params,
+    table: &Table,
+    qual: &str,
+    tree: &LogicTree,
+) -> Result<String, ApiError> {
     logic_sql_with(p, tree, &mut |p, f| filter_sql(p, table, qual, f))
 }
 
@@ -230,8 +245,8 @@ mod tests {
     use crate::schema_cache::SchemaCache;
 
     fn books() -> Table {
-        let sc =
-            SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json")).unwrap();
+        let sc = SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
+            .unwrap();
         sc.table("public", "books").unwrap().clone()
     }
 
@@ -258,9 +273,21 @@ mod tests {
         let mut p = Params::new();
         let s = filter_sql(&mut p, &t, "\"b\"", &filt("id", simple(SimpleOp::Eq, "5"))).unwrap();
         assert_eq!(s, "\"b\".\"id\" = $1::integer");
-        let s = filter_sql(&mut p, &t, "\"b\"", &filt("format", simple(SimpleOp::Neq, "ebook"))).unwrap();
+        let s = filter_sql(
+            &mut p,
+            &t,
+            "\"b\"",
+            &filt("format", simple(SimpleOp::Neq, "ebook")),
+        )
+        .unwrap();
         assert_eq!(s, "\"b\".\"format\" <> $2::public.book_format");
-        let s = filter_sql(&mut p, &t, "\"b\"", &filt("title", simple(SimpleOp::Like, "*Led*"))).unwrap();
+        let s = filter_sql(
+            &mut p,
+            &t,
+            "\"b\"",
+            &filt("title", simple(SimpleOp::Like, "*Led*")),
+        )
+        .unwrap();
         assert_eq!(s, "\"b\".\"title\" LIKE $3::text");
         assert_eq!(p.values[2].as_deref(), Some("%Led%"));
     }
@@ -274,7 +301,13 @@ mod tests {
         let s = filter_sql(&mut p, &t, "\"b\"", &f).unwrap();
         assert_eq!(s, "NOT (\"b\".\"id\" = ANY($1::integer[]))");
         assert_eq!(p.values[0].as_deref(), Some("{\"1\",\"2\"}"));
-        let s = filter_sql(&mut p, &t, "\"b\"", &filt("in_stock", Operation::Is(IsValue::True))).unwrap();
+        let s = filter_sql(
+            &mut p,
+            &t,
+            "\"b\"",
+            &filt("in_stock", Operation::Is(IsValue::True)),
+        )
+        .unwrap();
         assert_eq!(s, "\"b\".\"in_stock\" IS TRUE");
         let fts = Operation::Fts {
             op: FtsOp::Plfts,
@@ -326,6 +359,9 @@ mod tests {
             ],
         };
         let s = logic_sql(&mut p, &t, "\"b\"", &tree).unwrap();
-        assert_eq!(s, "NOT (\"b\".\"id\" < $1::integer OR \"b\".\"id\" > $2::integer)");
+        assert_eq!(
+            s,
+            "NOT (\"b\".\"id\" < $1::integer OR \"b\".\"id\" > $2::integer)"
+        );
     }
 }

@@ -1,11 +1,22 @@
 //! GET/HEAD on tables and views, and the read-body builder shared with the mutation and RPC
 //! planners (`return=representation`, set-returning functions).
+//!
+//! Shape (like PostgREST): the root rows are a `SELECT` over the source whose select list holds
+//! the requested columns and, per embed, the output of a `LEFT JOIN LATERAL` subquery:
+//! to-one embeds give `row_to_json` of the child row (or NULL), to-many embeds give a
+//! `json_agg` of the child rows. `!inner` and `rel=not.is.null` keep only parents whose lateral
+//! found rows. Postgres builds the whole body (`json_agg`, CSV text).
 
-use super::sql::Params;
+use super::filter::{default_key, field_sql, filter_sql, logic_sql_with};
+use super::relationships::{self, Relationship};
+use super::sql::{checked_cast_type, ident, qualified, Params};
 use super::Statement;
 use crate::error::ApiError;
-use crate::http::{ApiRequest, MediaType};
-use crate::parse::ast::QueryParams;
+use crate::http::{ApiRequest, CountPref, MediaType};
+use crate::parse::ast::{
+    Aggregate, EmbedPath, Field, Filter, IsValue, JoinType, LogicTree, NullsOrder, Operation,
+    OrderDirection, OrderTerm, QueryParams, SelectItem,
+};
 use crate::schema_cache::model::Table;
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
@@ -43,7 +54,15 @@ pub fn read_body_sql(
     query: &QueryParams,
     accept: MediaType,
 ) -> Result<String, ApiError> {
-    read_body_sql_with(ctx, schema, table, source, query, accept, RootOptions::default())
+    read_body_sql_with(
+        ctx,
+        schema,
+        table,
+        source,
+        query,
+        accept,
+        RootOptions::default(),
+    )
 }
 
 /// [`read_body_sql`] with control over root filters and paging (for set-returning functions:
@@ -57,8 +76,10 @@ pub fn read_body_sql_with(
     accept: MediaType,
     root: RootOptions,
 ) -> Result<String, ApiError> {
-    let _ = (ctx, schema, table, source, query, accept, root);
-    Err(ApiError::internal("read planner not implemented"))
+    let mut b = Builder::new(ctx, schema, query, false);
+    let tree = b.tree(table)?;
+    let rows = b.root_rows(&tree, source, root, false)?;
+    body_sql(b.p, &tree, &rows, accept)
 }
 
 /// `SELECT pg_catalog.count(*) FROM source WHERE <root filters>` (with the joins that inner
@@ -70,16 +91,831 @@ pub fn count_sql(
     source: &str,
     query: &QueryParams,
 ) -> Result<String, ApiError> {
-    let _ = (ctx, schema, table, source, query);
-    Err(ApiError::internal("read planner not implemented"))
+    let mut b = Builder::new(ctx, schema, query, true);
+    let tree = b.tree(table)?;
+    let rows = b.root_rows(
+        &tree,
+        source,
+        RootOptions {
+            filters: true,
+            page: None,
+        },
+        true,
+    )?;
+    Ok(format!(
+        "SELECT pg_catalog.count(*) FROM ({rows}) AS _pgrst_c"
+    ))
 }
 
+/// GET/HEAD `/name`.
 pub(crate) fn plan_read(
     req: &ApiRequest,
     name: &str,
     schema: &SchemaCache,
     settings: &Settings,
 ) -> Result<Statement, ApiError> {
-    let _ = (req, name, schema, settings);
-    Err(ApiError::internal("read planner not implemented"))
+    let table = schema
+        .table(&req.schema, name)
+        .ok_or_else(|| ApiError::table_not_found(&req.schema, name))?;
+    let page = root_page(req, settings)?;
+    let mut p = Params::new();
+    let mut b = Builder::new(&mut p, schema, &req.query, settings.aggregates_enabled);
+    let tree = b.tree(table)?;
+    let source = qualified(&table.schema, &table.name);
+    let rows = b.root_rows(
+        &tree,
+        &source,
+        RootOptions {
+            filters: true,
+            page,
+        },
+        false,
+    )?;
+    let total = if req.prefer.count.is_some() {
+        let counted = b.root_rows(
+            &tree,
+            &source,
+            RootOptions {
+                filters: true,
+                page: None,
+            },
+            true,
+        )?;
+        format!("(SELECT pg_catalog.count(*) FROM ({counted}) AS _pgrst_c)")
+    } else {
+        "NULL::bigint".to_string()
+    };
+    let _ = CountPref::Exact;
+    let body = body_sql(&mut p, &tree, &rows, req.accept)?;
+    let sql = format!(
+        "SELECT {total} AS total_result_set, _pgrst_b.page_total, _pgrst_b.body, \
+         nullif(pg_catalog.current_setting('response.headers', true), '') AS response_headers, \
+         nullif(pg_catalog.current_setting('response.status', true), '') AS response_status, \
+         NULL::text AS location FROM ({body}) AS _pgrst_b"
+    );
+    Ok(Statement {
+        sql,
+        params: p.values,
+        read_only: true,
+    })
+}
+
+fn range_error(details: &str) -> ApiError {
+    ApiError::new(416, "PGRST103", "Requested range not satisfiable").with_details(details)
+}
+
+/// The root page: the Range header intersected with `offset`/`limit`, capped by `max_rows`.
+fn root_page(
+    req: &ApiRequest,
+    settings: &Settings,
+) -> Result<Option<(i64, Option<i64>)>, ApiError> {
+    let root: &[String] = &[];
+    let limit = req
+        .query
+        .limit
+        .iter()
+        .find(|(p, _)| p.as_slice() == root)
+        .map(|(_, l)| *l);
+    let offset = req
+        .query
+        .offset
+        .iter()
+        .find(|(p, _)| p.as_slice() == root)
+        .map(|(_, o)| *o)
+        .unwrap_or(0);
+    if limit.is_some_and(|l| l < 0) {
+        return Err(range_error(
+            "Limit should be greater than or equal to zero.",
+        ));
+    }
+    let mut start = offset.max(0);
+    let mut end: Option<i64> = limit.map(|l| start + l - 1);
+    if let Some((lo, hi)) = req.range {
+        if hi.is_some_and(|h| h < lo) {
+            return Err(range_error(
+                "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
+            ));
+        }
+        start = start.max(lo);
+        end = match (end, hi) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    if let Some(max) = settings.max_rows {
+        let cap = start + max - 1;
+        end = Some(end.map_or(cap, |e| e.min(cap)));
+    }
+    let limit = end.map(|e| (e - start + 1).max(0));
+    if start == 0 && limit.is_none() {
+        return Ok(None);
+    }
+    Ok(Some((start, limit)))
+}
+
+// ---- the read tree ----------------------------------------------------------------------
+
+struct Node<'a> {
+    table: &'a Table,
+    /// unquoted SQL alias of this relation
+    alias: String,
+    path: EmbedPath,
+    /// the select items that are not embeds, in order, each with its position
+    items: Vec<(usize, &'a SelectItem)>,
+    embeds: Vec<Embed<'a>>,
+    /// no select at all (`rel()`): the embed is only there for filtering
+    empty: bool,
+}
+
+struct Embed<'a> {
+    pos: usize,
+    /// output key (alias or name); also the embed path element
+    key: String,
+    rel: Relationship<'a>,
+    inner: bool,
+    spread: bool,
+    node: Node<'a>,
+    /// unquoted alias of the lateral subquery
+    lateral: String,
+}
+
+impl Embed<'_> {
+    fn to_one(&self) -> bool {
+        self.rel.cardinality.is_to_one()
+    }
+    /// does the embed produce output (a key, or spread columns)?
+    fn visible(&self) -> bool {
+        !self.node.empty || self.node.embeds.iter().any(|e| e.visible())
+    }
+}
+
+/// One output column of a node's select list.
+struct OutCol {
+    expr: String,
+    key: String,
+    aggregate: bool,
+}
+
+struct Builder<'q, 'a> {
+    p: &'q mut Params,
+    schema: &'a SchemaCache,
+    query: &'a QueryParams,
+    aggregates_enabled: bool,
+    counter: usize,
+}
+
+impl<'q, 'a> Builder<'q, 'a> {
+    fn new(
+        p: &'q mut Params,
+        schema: &'a SchemaCache,
+        query: &'a QueryParams,
+        aggregates_enabled: bool,
+    ) -> Builder<'q, 'a> {
+        Builder {
+            p,
+            schema,
+            query,
+            aggregates_enabled,
+            counter: 0,
+        }
+    }
+
+    fn tree(&mut self, table: &'a Table) -> Result<Node<'a>, ApiError> {
+        let node = self.node(table, table.name.clone(), vec![], &self.query.select, false)?;
+        self.check_paths(&node)?;
+        Ok(node)
+    }
+
+    fn node(
+        &mut self,
+        table: &'a Table,
+        alias: String,
+        path: EmbedPath,
+        select: &'a [SelectItem],
+        is_embed: bool,
+    ) -> Result<Node<'a>, ApiError> {
+        static STAR: SelectItem = SelectItem::Star;
+        let mut node = Node {
+            table,
+            alias,
+            path,
+            items: vec![],
+            embeds: vec![],
+            empty: is_embed && select.is_empty(),
+        };
+        if select.is_empty() && !is_embed {
+            node.items.push((0, &STAR));
+            return Ok(node);
+        }
+        for (pos, item) in select.iter().enumerate() {
+            match item {
+                SelectItem::Embed {
+                    name,
+                    alias,
+                    hint,
+                    join,
+                    spread,
+                    select,
+                } => {
+                    let rel = relationships::find(self.schema, table, name, hint.as_deref())?;
+                    let key = alias.clone().unwrap_or_else(|| name.clone());
+                    self.counter += 1;
+                    let n = self.counter;
+                    let child_alias = format!("{}_{n}", rel.target.name);
+                    let mut child_path = node.path.clone();
+                    child_path.push(key.clone());
+                    let child = self.node(rel.target, child_alias, child_path, select, true)?;
+                    node.embeds.push(Embed {
+                        pos,
+                        key,
+                        rel,
+                        inner: *join == Some(JoinType::Inner),
+                        spread: *spread,
+                        node: child,
+                        lateral: format!("pgrst_lat_{n}"),
+                    });
+                }
+                SelectItem::Field { aggregate, .. } => {
+                    if aggregate.is_some() && !self.aggregates_enabled {
+                        return Err(ApiError::new(
+                            400,
+                            "PGRST123",
+                            "Use of aggregate functions is not allowed",
+                        ));
+                    }
+                    node.items.push((pos, item));
+                }
+                SelectItem::Star => node.items.push((pos, item)),
+            }
+        }
+        Ok(node)
+    }
+
+    /// Every embed path named by a filter, order, limit or offset must be an embed.
+    fn check_paths(&self, root: &Node) -> Result<(), ApiError> {
+        let q = self.query;
+        let paths = q
+            .filters
+            .iter()
+            .map(|(p, _)| p)
+            .chain(q.logic.iter().map(|(p, _)| p))
+            .chain(q.order.iter().map(|(p, _)| p))
+            .chain(q.limit.iter().map(|(p, _)| p))
+            .chain(q.offset.iter().map(|(p, _)| p));
+        for path in paths {
+            if find_node(root, path).is_none() {
+                let name = path.last().cloned().unwrap_or_default();
+                return Err(not_embedded(&name));
+            }
+        }
+        Ok(())
+    }
+
+    // ---- SQL --------------------------------------------------------------------------
+
+    /// The root rows: `SELECT <cols> FROM source AS "t" <laterals> WHERE ... ORDER BY ...
+    /// LIMIT/OFFSET`. With `count_only`, only what filters rows (no output, no order).
+    fn root_rows(
+        &mut self,
+        node: &Node<'a>,
+        source: &str,
+        root: RootOptions,
+        count_only: bool,
+    ) -> Result<String, ApiError> {
+        let from = format!("{source} AS {}", ident(&node.alias));
+        let parts = self.node_parts(node, root.filters, count_only)?;
+        let mut sql = parts.select_from(&from, &[], count_only);
+        if !count_only {
+            if let Some((offset, limit)) = root.page {
+                if let Some(l) = limit {
+                    sql.push_str(&format!(" LIMIT {l}"));
+                }
+                if offset > 0 {
+                    sql.push_str(&format!(" OFFSET {offset}"));
+                }
+            }
+        }
+        Ok(sql)
+    }
+
+    /// Select list, laterals, conditions and order of one node.
+    fn node_parts(
+        &mut self,
+        node: &Node<'a>,
+        apply_filters: bool,
+        count_only: bool,
+    ) -> Result<Parts, ApiError> {
+        let q = ident(&node.alias);
+        let mut parts = Parts::default();
+
+        // order terms first: related orders add hidden columns to to-one laterals
+        let mut hidden: Vec<Vec<(String, Field)>> = vec![vec![]; node.embeds.len()];
+        if !count_only {
+            let terms = self
+                .query
+                .order
+                .iter()
+                .filter(|(p, _)| *p == node.path)
+                .flat_map(|(_, t)| t.iter());
+            for term in terms {
+                let expr = match &term.relation {
+                    None => field_sql(self.p, node.table, &q, &term.field).0,
+                    Some(rel) => {
+                        let (i, e) = node
+                            .embeds
+                            .iter()
+                            .enumerate()
+                            .find(|(_, e)| &e.key == rel)
+                            .ok_or_else(|| not_embedded(rel))?;
+                        if !e.to_one() {
+                            return Err(ApiError::new(
+                                400,
+                                "PGRST118",
+                                format!("A related order on '{rel}' is not possible"),
+                            )
+                            .with_details(format!(
+                                "'{}' and '{rel}' do not form a many-to-one or one-to-one relationship",
+                                node.table.name
+                            )));
+                        }
+                        let name = format!("pgrst_o_{}", hidden[i].len() + 1);
+                        hidden[i].push((name.clone(), term.field.clone()));
+                        format!("{}.{}", ident(&e.lateral), ident(&name))
+                    }
+                };
+                parts.order.push(order_sql(expr, term));
+            }
+        }
+
+        // own columns and embeds, in select order
+        let mut out: Vec<(usize, Vec<OutCol>)> = vec![];
+        if !count_only {
+            for (pos, item) in &node.items {
+                out.push((*pos, vec![self.item_sql(node, &q, item)?]));
+            }
+        }
+
+        // filters
+        let mut null_filters: Vec<(usize, bool)> = vec![];
+        if apply_filters {
+            let filters: Vec<&Filter> = self
+                .query
+                .filters
+                .iter()
+                .filter(|(p, _)| *p == node.path)
+                .map(|(_, f)| f)
+                .collect();
+            for f in filters {
+                if let Some((i, is_null)) = embed_null_filter(node, f) {
+                    null_filters.push((i, is_null));
+                    let e = &node.embeds[i];
+                    parts.conds.push(exists_cond(&e.lateral, is_null));
+                } else {
+                    parts.conds.push(filter_sql(self.p, node.table, &q, f)?);
+                }
+            }
+            let trees: Vec<&LogicTree> = self
+                .query
+                .logic
+                .iter()
+                .filter(|(p, _)| *p == node.path)
+                .map(|(_, t)| t)
+                .collect();
+            for t in trees {
+                let table = node.table;
+                let cond = logic_sql_with(self.p, t, &mut |p, f| {
+                    if let Some((i, is_null)) = embed_null_filter(node, f) {
+                        Ok(exists_cond(&node.embeds[i].lateral, is_null))
+                    } else {
+                        filter_sql(p, table, &q, f)
+                    }
+                })?;
+                parts.conds.push(cond);
+            }
+        }
+
+        for (i, e) in node.embeds.iter().enumerate() {
+            let filtering = e.inner || null_filters.iter().any(|(j, _)| *j == i);
+            if count_only && !filtering {
+                continue;
+            }
+            let lateral = self.lateral_sql(node, e, &hidden[i], count_only)?;
+            parts.joins.push(format!(
+                "LEFT JOIN LATERAL ({lateral}) AS {} ON TRUE",
+                ident(&e.lateral)
+            ));
+            if e.inner {
+                parts.conds.push(exists_cond(&e.lateral, false));
+            }
+            if !count_only && e.visible() {
+                out.push((e.pos, self.embed_out_cols(e)));
+            }
+        }
+
+        out.sort_by_key(|(pos, _)| *pos);
+        parts.cols = out.into_iter().flat_map(|(_, c)| c).collect();
+        if parts.cols.iter().any(|c| c.aggregate) {
+            parts.group_by = parts
+                .cols
+                .iter()
+                .filter(|c| !c.aggregate)
+                .map(|c| c.expr.clone())
+                .collect();
+        }
+        Ok(parts)
+    }
+
+    fn item_sql(
+        &mut self,
+        node: &Node<'a>,
+        q: &str,
+        item: &SelectItem,
+    ) -> Result<OutCol, ApiError> {
+        match item {
+            SelectItem::Star => Ok(OutCol {
+                expr: format!("{q}.*"),
+                key: String::new(),
+                aggregate: false,
+            }),
+            SelectItem::Field {
+                field,
+                alias,
+                cast,
+                aggregate,
+                aggregate_cast,
+            } => {
+                let mut expr = if field.name.is_empty() {
+                    String::new()
+                } else {
+                    field_sql(self.p, node.table, q, field).0
+                };
+                if let Some(c) = cast {
+                    expr = format!("CAST({expr} AS {})", checked_cast_type(c)?);
+                }
+                let mut key = alias.clone().unwrap_or_else(|| default_key(field));
+                if let Some(agg) = aggregate {
+                    let (f, name) = match agg {
+                        Aggregate::Count => ("count", "count"),
+                        Aggregate::Sum => ("sum", "sum"),
+                        Aggregate::Avg => ("avg", "avg"),
+                        Aggregate::Max => ("max", "max"),
+                        Aggregate::Min => ("min", "min"),
+                    };
+                    let arg = if expr.is_empty() {
+                        "*".to_string()
+                    } else {
+                        expr
+                    };
+                    expr = format!("pg_catalog.{f}({arg})");
+                    if let Some(c) = aggregate_cast {
+                        expr = format!("CAST({expr} AS {})", checked_cast_type(c)?);
+                    }
+                    if alias.is_none() {
+                        key = name.to_string();
+                    }
+                }
+                Ok(OutCol {
+                    expr,
+                    key,
+                    aggregate: aggregate.is_some(),
+                })
+            }
+            SelectItem::Embed { .. } => Err(ApiError::internal("embed in item list")),
+        }
+    }
+
+    /// The columns an embed adds to its parent's select list.
+    fn embed_out_cols(&self, e: &Embed<'a>) -> Vec<OutCol> {
+        let lat = ident(&e.lateral);
+        if e.spread {
+            output_keys(&e.node)
+                .into_iter()
+                .map(|k| OutCol {
+                    expr: if e.to_one() {
+                        format!("{lat}.{}", ident(&k))
+                    } else {
+                        format!("coalesce({lat}.{}, '[]')", ident(&k))
+                    },
+                    key: k,
+                    aggregate: false,
+                })
+                .collect()
+        } else {
+            let expr = if e.to_one() {
+                format!("{lat}.\"body\"")
+            } else {
+                format!("coalesce({lat}.\"body\", '[]')")
+            };
+            vec![OutCol {
+                expr,
+                key: e.key.clone(),
+                aggregate: false,
+            }]
+        }
+    }
+
+    /// The lateral subquery of one embed. It always has a boolean column `pgrst_e` (did it find
+    /// rows: NULL/true for to-one, false/true for to-many), plus `body` (embed), or the spread
+    /// columns, plus hidden `pgrst_o_n` columns for related orders.
+    fn lateral_sql(
+        &mut self,
+        parent: &Node<'a>,
+        e: &Embed<'a>,
+        hidden: &[(String, Field)],
+        count_only: bool,
+    ) -> Result<String, ApiError> {
+        let child = &e.node;
+        let cq = ident(&child.alias);
+        let pq = ident(&parent.alias);
+        let target = qualified(&child.table.schema, &child.table.name);
+        let mut from = format!("{target} AS {cq}");
+        let mut join_conds: Vec<String> = vec![];
+        match &e.rel.junction {
+            None => {
+                for (s, t) in &e.rel.columns {
+                    join_conds.push(format!("{cq}.{} = {pq}.{}", ident(t), ident(s)));
+                }
+            }
+            Some(j) => {
+                let jq = ident(&format!("{}_j", child.alias));
+                let on: Vec<String> = j
+                    .target_pairs()
+                    .iter()
+                    .map(|(jc, tc)| format!("{jq}.{} = {cq}.{}", ident(jc), ident(tc)))
+                    .collect();
+                from.push_str(&format!(
+                    " JOIN {} AS {jq} ON {}",
+                    qualified(&j.table.schema, &j.table.name),
+                    on.join(" AND ")
+                ));
+                for (sc, jc) in j.source_pairs() {
+                    join_conds.push(format!("{jq}.{} = {pq}.{}", ident(&jc), ident(&sc)));
+                }
+            }
+        }
+        let needs_output = !count_only && e.visible();
+        let parts = self.node_parts(child, true, !needs_output)?;
+        if e.to_one() {
+            let mut cols: Vec<String> = vec!["TRUE AS \"pgrst_e\"".to_string()];
+            if needs_output {
+                if e.spread {
+                    for c in &parts.cols {
+                        cols.push(format!("{} AS {}", c.expr, ident(&c.key)));
+                    }
+                } else {
+                    cols.push(format!(
+                        "(SELECT pg_catalog.row_to_json(_pgrst_r) FROM (SELECT {}) AS _pgrst_r) AS \"body\"",
+                        parts.select_list()
+                    ));
+                }
+            }
+            for (name, field) in hidden {
+                let (expr, _) = field_sql(self.p, child.table, &cq, field);
+                cols.push(format!("{expr} AS {}", ident(name)));
+            }
+            let mut sql = format!("SELECT {} FROM {from}", cols.join(", "));
+            for j in &parts.joins {
+                sql.push(' ');
+                sql.push_str(j);
+            }
+            let conds: Vec<String> = join_conds.into_iter().chain(parts.conds.clone()).collect();
+            sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+            if !parts.group_by.is_empty() {
+                sql.push_str(&format!(" GROUP BY {}", parts.group_by.join(", ")));
+            }
+            Ok(sql)
+        } else {
+            let mut inner = parts.select_from(&from, &join_conds, !needs_output);
+            let limit = self
+                .query
+                .limit
+                .iter()
+                .find(|(p, _)| *p == child.path)
+                .map(|(_, l)| *l);
+            let offset = self
+                .query
+                .offset
+                .iter()
+                .find(|(p, _)| *p == child.path)
+                .map(|(_, o)| *o);
+            if let Some(l) = limit {
+                if l < 0 {
+                    return Err(range_error(
+                        "Limit should be greater than or equal to zero.",
+                    ));
+                }
+                inner.push_str(&format!(" LIMIT {l}"));
+            }
+            if let Some(o) = offset.filter(|o| *o > 0) {
+                inner.push_str(&format!(" OFFSET {o}"));
+            }
+            let mut cols = vec!["pg_catalog.count(*) > 0 AS \"pgrst_e\"".to_string()];
+            if needs_output {
+                if e.spread {
+                    for k in output_keys(child) {
+                        cols.push(format!(
+                            "pg_catalog.json_agg(_pgrst_r.{}) AS {}",
+                            ident(&k),
+                            ident(&k)
+                        ));
+                    }
+                } else {
+                    cols.push("pg_catalog.json_agg(_pgrst_r) AS \"body\"".to_string());
+                }
+            }
+            Ok(format!(
+                "SELECT {} FROM ({inner}) AS _pgrst_r",
+                cols.join(", ")
+            ))
+        }
+    }
+}
+
+#[derive(Default)]
+struct Parts {
+    cols: Vec<OutCol>,
+    joins: Vec<String>,
+    conds: Vec<String>,
+    group_by: Vec<String>,
+    order: Vec<String>,
+}
+
+impl Parts {
+    fn select_list(&self) -> String {
+        self.cols
+            .iter()
+            .map(|c| {
+                if c.key.is_empty() {
+                    c.expr.clone()
+                } else {
+                    format!("{} AS {}", c.expr, ident(&c.key))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn select_from(&self, from: &str, extra_conds: &[String], count_only: bool) -> String {
+        let list = if count_only {
+            "1".to_string()
+        } else {
+            self.select_list()
+        };
+        let mut sql = format!("SELECT {list} FROM {from}");
+        for j in &self.joins {
+            sql.push(' ');
+            sql.push_str(j);
+        }
+        let conds: Vec<&String> = extra_conds.iter().chain(self.conds.iter()).collect();
+        if !conds.is_empty() {
+            let c: Vec<&str> = conds.iter().map(|s| s.as_str()).collect();
+            sql.push_str(&format!(" WHERE {}", c.join(" AND ")));
+        }
+        if !self.group_by.is_empty() && !count_only {
+            sql.push_str(&format!(" GROUP BY {}", self.group_by.join(", ")));
+        }
+        if !self.order.is_empty() && !count_only {
+            sql.push_str(&format!(" ORDER BY {}", self.order.join(", ")));
+        }
+        sql
+    }
+}
+
+fn order_sql(expr: String, term: &OrderTerm) -> String {
+    let mut s = expr;
+    match term.direction {
+        Some(OrderDirection::Asc) => s.push_str(" ASC"),
+        Some(OrderDirection::Desc) => s.push_str(" DESC"),
+        None => {}
+    }
+    match term.nulls {
+        Some(NullsOrder::First) => s.push_str(" NULLS FIRST"),
+        Some(NullsOrder::Last) => s.push_str(" NULLS LAST"),
+        None => {}
+    }
+    s
+}
+
+fn exists_cond(lateral: &str, is_null: bool) -> String {
+    if is_null {
+        format!("{}.\"pgrst_e\" IS NOT TRUE", ident(lateral))
+    } else {
+        format!("{}.\"pgrst_e\" IS TRUE", ident(lateral))
+    }
+}
+
+/// `rel=is.null` / `rel=not.is.null` on an embed of this node: (embed index, is null).
+fn embed_null_filter(node: &Node, f: &Filter) -> Option<(usize, bool)> {
+    if !f.field.json_path.is_empty() {
+        return None;
+    }
+    let i = node.embeds.iter().position(|e| e.key == f.field.name)?;
+    let is_null = match (&f.operation, f.negated) {
+        (Operation::Is(IsValue::Null), false) | (Operation::Is(IsValue::NotNull), true) => true,
+        (Operation::Is(IsValue::Null), true) | (Operation::Is(IsValue::NotNull), false) => false,
+        _ => return None,
+    };
+    Some((i, is_null))
+}
+
+fn find_node<'n, 'a>(node: &'n Node<'a>, path: &[String]) -> Option<&'n Node<'a>> {
+    match path.split_first() {
+        None => Some(node),
+        Some((first, rest)) => node
+            .embeds
+            .iter()
+            .find(|e| &e.key == first)
+            .and_then(|e| find_node(&e.node, rest)),
+    }
+}
+
+fn not_embedded(name: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "PGRST108",
+        format!("'{name}' is not an embedded resource in this request"),
+    )
+    .with_hint(format!(
+        "Verify that '{name}' is included in the 'select' query parameter."
+    ))
+}
+
+/// The output keys of a node, in order (`*` expands to the table's columns).
+fn output_keys(node: &Node) -> Vec<String> {
+    let mut keyed: Vec<(usize, Vec<String>)> = vec![];
+    for (pos, item) in &node.items {
+        let keys = match item {
+            SelectItem::Star => node.table.columns.iter().map(|c| c.name.clone()).collect(),
+            SelectItem::Field {
+                field,
+                alias,
+                aggregate,
+                ..
+            } => vec![alias.clone().unwrap_or_else(|| match aggregate {
+                Some(a) => format!("{a:?}").to_lowercase(),
+                None => default_key(field),
+            })],
+            SelectItem::Embed { .. } => vec![],
+        };
+        keyed.push((*pos, keys));
+    }
+    for e in &node.embeds {
+        if !e.visible() {
+            continue;
+        }
+        let keys = if e.spread {
+            output_keys(&e.node)
+        } else {
+            vec![e.key.clone()]
+        };
+        keyed.push((e.pos, keys));
+    }
+    keyed.sort_by_key(|(p, _)| *p);
+    keyed.into_iter().flat_map(|(_, k)| k).collect()
+}
+
+/// `SELECT count(*) AS page_total, <body> AS body FROM (rows) _postgrest_t`.
+fn body_sql(
+    p: &mut Params,
+    tree: &Node,
+    rows: &str,
+    accept: MediaType,
+) -> Result<String, ApiError> {
+    let body = match accept {
+        MediaType::Json => "coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text".to_string(),
+        MediaType::SingleObject => {
+            "coalesce((pg_catalog.json_agg(_postgrest_t)->0)::text, 'null')".to_string()
+        }
+        MediaType::ArrayStripped => {
+            "coalesce(pg_catalog.json_strip_nulls(pg_catalog.json_agg(_postgrest_t)), '[]')::text"
+                .to_string()
+        }
+        MediaType::SingleObjectStripped => {
+            "coalesce(pg_catalog.json_strip_nulls(pg_catalog.json_agg(_postgrest_t)->0)::text, 'null')"
+                .to_string()
+        }
+        MediaType::Csv => {
+            let header = p.cast(&output_keys(tree).join(","), "text");
+            format!(
+                "{header} || pg_catalog.chr(10) || coalesce(pg_catalog.string_agg(\
+                 pg_catalog.substr(_postgrest_t::text, 2, pg_catalog.length(_postgrest_t::text) - 2), \
+                 pg_catalog.chr(10)), '')"
+            )
+        }
+        MediaType::TextPlain | MediaType::OctetStream => {
+            let name = if accept == MediaType::TextPlain {
+                "text/plain"
+            } else {
+                "application/octet-stream"
+            };
+            return Err(ApiError::new(
+                406,
+                "PGRST107",
+                format!("None of these media types are available: {name}"),
+            ));
+        }
+    };
+    Ok(format!(
+        "SELECT pg_catalog.count(*) AS page_total, {body} AS body FROM ({rows}) AS _postgrest_t"
+    ))
 }

@@ -92,9 +92,17 @@ impl Relationship<'_> {
                 "{} using {}({}) and {}({})",
                 self.constraint().unwrap_or_default(),
                 self.source.name,
-                self.columns.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", "),
+                self.columns
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 self.target.name,
-                self.columns.iter().map(|(_, b)| b.as_str()).collect::<Vec<_>>().join(", ")
+                self.columns
+                    .iter()
+                    .map(|(_, b)| b.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         json!({
@@ -199,8 +207,11 @@ pub fn relationships_from<'a>(schema: &'a SchemaCache, source: &'a Table) -> Vec
             let Some(target) = in_schema(&fk_target.ref_schema, &fk_target.ref_table) else {
                 continue;
             };
-            let cols: Vec<&String> =
-                fk_source.columns.iter().chain(fk_target.columns.iter()).collect();
+            let cols: Vec<&String> = fk_source
+                .columns
+                .iter()
+                .chain(fk_target.columns.iter())
+                .collect();
             if !within_one_key(junction, &cols) {
                 continue;
             }
@@ -240,13 +251,10 @@ pub fn find<'a>(
                 match hint {
                     None => {
                         (by_name && card == Cardinality::OneToMany)
-                            || (r.single_col() == Some(target)
-                                && card == Cardinality::ManyToOne)
+                            || (r.single_col() == Some(target) && card == Cardinality::ManyToOne)
                     }
                     Some(h) => {
-                        by_name
-                            && card == Cardinality::OneToMany
-                            && r.single_ref_col() == Some(h)
+                        by_name && card == Cardinality::OneToMany && r.single_ref_col() == Some(h)
                     }
                 }
             } else {
@@ -386,7 +394,10 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
         assert_eq!(body["details"].as_array().unwrap().len(), 2);
         assert_eq!(body["details"][0]["cardinality"], "many-to-one");
-        assert!(body["hint"].as_str().unwrap().contains("'members!borrower'"));
+        assert!(body["hint"]
+            .as_str()
+            .unwrap()
+            .contains("'members!borrower'"));
         let r = find_in(&sc, "loans", "members", Some("lender")).unwrap();
         assert_eq!(r.columns, vec![("lender_id".into(), "id".into())]);
         let e = find_in(&sc, "books", "nope", None).unwrap_err();

@@ -28,11 +28,7 @@ impl Params {
 
     /// Adds a value and returns its placeholder (`$n`), uncast (text).
     pub fn push(&mut self, value: &str) -> String {
-        if let Some(i) = self
-            .values
-            .iter()
-            .position(|v| v.as_deref() == Some(value))
-        {
+        if let Some(i) = self.values.iter().position(|v| v.as_deref() == Some(value)) {
             return format!("${}", i + 1);
         }
         self.values.push(Some(value.to_string()));

@@ -159,11 +159,18 @@ mod tests {
         assert_eq!(books.uniques, vec![vec!["isbn".to_string()]]);
         let format = books.column("format").expect("format column");
         assert_eq!(format.data_type, "public.book_format");
-        assert_eq!(books.column("tags").map(|c| c.data_type.as_str()), Some("text[]"));
+        assert_eq!(
+            books.column("tags").map(|c| c.data_type.as_str()),
+            Some("text[]")
+        );
         assert!(sc.table("v2", "projects").is_some());
         let view = sc.table("public", "book_catalog").expect("view");
         assert!(view.is_view());
-        assert_eq!(view.pk, vec!["id"], "view keys are inferred from the base table");
+        assert_eq!(
+            view.pk,
+            vec!["id"],
+            "view keys are inferred from the base table"
+        );
     }
 
     #[test]
@@ -197,7 +204,10 @@ mod tests {
             tasks.return_table,
             Some(("public".to_string(), "tasks".to_string()))
         );
-        let stats = sc.functions_named("public", "project_stats").next().unwrap();
+        let stats = sc
+            .functions_named("public", "project_stats")
+            .next()
+            .unwrap();
         assert!(stats.returns_composite);
         assert_eq!(stats.out_args.len(), 3);
         assert_eq!(sc.functions_named("public", "area").count(), 2);
