@@ -7,19 +7,20 @@
 //! The request body is one bind parameter (`$1::json`); Rust only checks it (valid JSON, the
 //! keys of its objects) and Postgres converts the values to the column types.
 
+// ApiError is large by design (PostgREST's error body); boxing it everywhere buys nothing here.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::filter::{field_sql, filter_sql, logic_sql};
 use super::read::{read_body_sql_with, RootOptions};
-use super::sql::{array_literal, ident, qualified, Params};
+use super::sql::{ident, qualified, Params};
 use super::Statement;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, BodyType, Method, Resolution, Resource, ReturnPref};
-use crate::parse::ast::{
-    Filter, FtsOp, IsValue, JsonKey, JsonOp, LogicOp, LogicTree, Operation, Quantifier,
-    QueryParams, SimpleOp,
-};
+use crate::parse::ast::{Filter, Operation, QueryParams, SimpleOp};
 use crate::schema_cache::model::{Column, Table};
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
@@ -713,7 +714,7 @@ fn json_matches_text(v: &Value, text: &str) -> bool {
         }
         Value::Bool(b) => b.to_string() == text,
         Value::Null => false,
-        other => other.to_string() == text,
+        other => *other == text,
     }
 }
 
@@ -818,10 +819,7 @@ fn limited_rows(
             if t.relation.is_some() {
                 continue;
             }
-            let col = table
-                .column(&t.field.name)
-                .ok_or_else(|| undefined_column(table, &t.field.name))?;
-            let (expr, _) = field_expr(p, tbl, col, &t.field.json_path);
+            let (expr, _) = field_sql(p, table, tbl, &t.field);
             let dir = match t.direction {
                 Some(crate::parse::ast::OrderDirection::Desc) => " DESC",
                 Some(crate::parse::ast::OrderDirection::Asc) => " ASC",
@@ -853,10 +851,9 @@ fn limited_rows(
 }
 
 // ---- filters --------------------------------------------------------------------------------
-// The root filters of PATCH/DELETE, rendered against the table itself (`qual` = its qualified
-// name, since the body's columns are in scope too).
 
-/// The root filters and logic trees as SQL conditions (ANDed by the caller).
+/// The root filters and logic trees as SQL conditions (ANDed by the caller), on `qual` = the
+/// table's qualified name (the body's columns are in scope too, so names must be qualified).
 pub(super) fn root_conditions(
     p: &mut Params,
     table: &Table,
@@ -877,169 +874,13 @@ pub(super) fn root_conditions(
     Ok(out)
 }
 
-fn undefined_column(table: &Table, name: &str) -> ApiError {
-    ApiError::new(
-        400,
-        "42703",
-        format!("column {}.{} does not exist", table.name, name),
-    )
-}
-
-fn logic_sql(p: &mut Params, table: &Table, qual: &str, t: &LogicTree) -> Result<String, ApiError> {
-    match t {
-        LogicTree::Filter(f) => filter_sql(p, table, qual, f),
-        LogicTree::Expr {
-            negated,
-            op,
-            children,
-        } => {
-            let sep = match op {
-                LogicOp::And => " AND ",
-                LogicOp::Or => " OR ",
-            };
-            let parts = children
-                .iter()
-                .map(|c| logic_sql(p, table, qual, c))
-                .collect::<Result<Vec<_>, _>>()?;
-            let inner = if parts.is_empty() {
-                "TRUE".to_string()
-            } else {
-                parts.join(sep)
-            };
-            Ok(if *negated {
-                format!("NOT ({inner})")
-            } else {
-                format!("({inner})")
-            })
-        }
-    }
-}
-
-/// `qual."col"->'a'->>'b'` and the type a compared value is cast to.
-fn field_expr(p: &mut Params, qual: &str, col: &Column, path: &[JsonOp]) -> (String, String) {
-    let mut expr = format!("{qual}.{}", ident(&col.name));
-    if path.is_empty() {
-        return (expr, col.data_type.clone());
-    }
-    let json_ty = if col.data_type == "json" {
-        "json"
-    } else {
-        "jsonb"
-    };
-    let mut ty = json_ty.to_string();
-    for op in path {
-        let (arrow, key) = match op {
-            JsonOp::Arrow(k) => ("->", k),
-            JsonOp::DoubleArrow(k) => ("->>", k),
-        };
-        let key = match key {
-            JsonKey::Key(k) => p.cast(k, "text"),
-            JsonKey::Index(i) => p.cast(&i.to_string(), "integer"),
-        };
-        expr = format!("{expr}{arrow}{key}");
-        ty = if arrow == "->>" {
-            "text".into()
-        } else {
-            json_ty.into()
-        };
-    }
-    (expr, ty)
-}
-
-fn filter_sql(p: &mut Params, table: &Table, qual: &str, f: &Filter) -> Result<String, ApiError> {
-    let col = table
-        .column(&f.field.name)
-        .ok_or_else(|| undefined_column(table, &f.field.name))?;
-    let (lhs, ty) = field_expr(p, qual, col, &f.field.json_path);
-    let cond = match &f.operation {
-        Operation::Simple {
-            op,
-            quantifier,
-            value,
-            values,
-        } => {
-            let (sym, text_value) = match op {
-                SimpleOp::Eq => ("=", false),
-                SimpleOp::Neq => ("<>", false),
-                SimpleOp::Gt => (">", false),
-                SimpleOp::Gte => (">=", false),
-                SimpleOp::Lt => ("<", false),
-                SimpleOp::Lte => ("<=", false),
-                SimpleOp::Like => ("LIKE", true),
-                SimpleOp::Ilike => ("ILIKE", true),
-                SimpleOp::Match => ("~", true),
-                SimpleOp::Imatch => ("~*", true),
-                SimpleOp::Cs => ("@>", false),
-                SimpleOp::Cd => ("<@", false),
-                SimpleOp::Ov => ("&&", false),
-                SimpleOp::Sl => ("<<", false),
-                SimpleOp::Sr => (">>", false),
-                SimpleOp::Nxr => ("&<", false),
-                SimpleOp::Nxl => ("&>", false),
-                SimpleOp::Adj => ("-|-", false),
-                SimpleOp::IsDistinct => ("IS DISTINCT FROM", false),
-            };
-            let like = matches!(op, SimpleOp::Like | SimpleOp::Ilike);
-            let fix = |v: &str| {
-                if like {
-                    v.replace('*', "%")
-                } else {
-                    v.to_string()
-                }
-            };
-            let vty = if text_value { "text".to_string() } else { ty };
-            match quantifier {
-                None => format!("{lhs} {sym} {}", p.cast(&fix(value), &vty)),
-                Some(q) => {
-                    let vals: Vec<String> = values.iter().map(|v| fix(v)).collect();
-                    let arr = p.cast(&array_literal(&vals), &format!("{vty}[]"));
-                    let q = match q {
-                        Quantifier::Any => "ANY",
-                        Quantifier::All => "ALL",
-                    };
-                    format!("{lhs} {sym} {q}({arr})")
-                }
-            }
-        }
-        Operation::In(vals) => {
-            let arr = p.cast(&array_literal(vals), &format!("{ty}[]"));
-            format!("{lhs} = ANY({arr})")
-        }
-        Operation::Is(v) => {
-            let v = match v {
-                IsValue::Null => "NULL",
-                IsValue::NotNull => "NOT NULL",
-                IsValue::True => "TRUE",
-                IsValue::False => "FALSE",
-                IsValue::Unknown => "UNKNOWN",
-            };
-            format!("{lhs} IS {v}")
-        }
-        Operation::Fts { op, config, value } => {
-            let func = match op {
-                FtsOp::Fts => "to_tsquery",
-                FtsOp::Plfts => "plainto_tsquery",
-                FtsOp::Phfts => "phraseto_tsquery",
-                FtsOp::Wfts => "websearch_to_tsquery",
-            };
-            let cfg = config
-                .as_ref()
-                .map(|c| format!("{}, ", p.cast(c, "regconfig")))
-                .unwrap_or_default();
-            format!("{lhs} @@ {func}({cfg}{})", p.cast(value, "text"))
-        }
-    };
-    Ok(if f.negated {
-        format!("NOT ({cond})")
-    } else {
-        cond
-    })
-}
-
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
     use crate::http::{parse_request, RawRequest};
+
+    /// method, target, headers, body
+    pub type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
 
     pub fn cache() -> SchemaCache {
         SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
@@ -1087,7 +928,7 @@ pub(super) mod tests {
 
     /// `PLAN_DUMP=file cargo test dump_` writes a psql script running every planned statement
     /// (as `authenticated`, sub user-1, rolled back) to try the SQL on the fixture.
-    pub fn dump(cases: &[(&str, &str, &[(&str, &str)], &str)]) {
+    pub fn dump(cases: &[Case]) {
         let Ok(path) = std::env::var("PLAN_DUMP") else {
             return;
         };
@@ -1135,7 +976,7 @@ pub(super) mod tests {
 
     #[test]
     fn dump_writes() {
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        let cases: &[Case] = &[
             (
                 "POST",
                 "/projects",
@@ -1288,5 +1129,249 @@ pub(super) mod tests {
             ("DELETE", "/tasks?order=id&limit=1&offset=1", &[], ""),
         ];
         dump(cases);
+    }
+
+    fn err(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> ApiError {
+        plan(method, target, headers, body).expect_err("planning fails")
+    }
+
+    fn sql(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Statement {
+        plan(method, target, headers, body).expect("planning succeeds")
+    }
+
+    #[test]
+    fn insert_reads_the_body_as_one_json_param() {
+        let st = sql("POST", "/projects", &[], r#"{"id": 10, "name": "Europa"}"#);
+        assert!(st.sql.starts_with(
+            "WITH pgrst_source AS (INSERT INTO \"public\".\"projects\" (\"id\", \"name\") SELECT"
+        ));
+        assert!(st.sql.contains(
+            "json_to_record(pgrst_payload.json_data) AS _(\"id\" integer, \"name\" text)"
+        ));
+        assert!(st.sql.contains("RETURNING 1"));
+        assert_eq!(
+            st.params,
+            vec![Some(r#"{"id":10,"name":"Europa"}"#.to_string())]
+        );
+        assert!(!st.read_only);
+    }
+
+    #[test]
+    fn bulk_insert_uses_a_recordset_and_keys_must_match() {
+        let st = sql("POST", "/tags", &[], r#"[{"slug": "a", "label": "A"}]"#);
+        assert!(st.sql.contains("json_to_recordset("));
+        let e = err(
+            "POST",
+            "/tags",
+            &[],
+            r#"[{"slug": "k1", "label": "K1"}, {"slug": "k2"}]"#,
+        );
+        assert_eq!(
+            (e.status, e.code.as_str(), e.message.as_str()),
+            (400, "PGRST102", "All object keys must match")
+        );
+    }
+
+    #[test]
+    fn bad_bodies_are_pgrst102() {
+        for body in ["}{ x = 2", ""] {
+            let e = err("POST", "/projects", &[], body);
+            assert_eq!(
+                (e.code.as_str(), e.message.as_str()),
+                ("PGRST102", "Empty or invalid json")
+            );
+        }
+        let e = err(
+            "POST",
+            "/projects",
+            &[("Content-Type", "text/plain")],
+            "id=20",
+        );
+        assert_eq!(e.message, "Content-Type not acceptable: text/plain");
+        let e = err(
+            "POST",
+            "/tags",
+            &[("Content-Type", "text/csv")],
+            "slug,label\nc1,C1\nc2",
+        );
+        assert_eq!(e.message, "All lines must have same number of fields");
+    }
+
+    #[test]
+    fn unknown_columns_are_pgrst204() {
+        let e = err(
+            "POST",
+            "/projects?columns=id,nickname",
+            &[],
+            r#"{"id": 18}"#,
+        );
+        assert_eq!(e.status, 400);
+        assert_eq!(e.code, "PGRST204");
+        assert_eq!(
+            e.message,
+            "Could not find the 'nickname' column of 'projects' in the schema cache"
+        );
+        let e = err("PATCH", "/projects?id=eq.3", &[], r#"{"nickname": "C"}"#);
+        assert_eq!(e.code, "PGRST204");
+    }
+
+    #[test]
+    fn columns_param_restricts_the_keys() {
+        let st = sql(
+            "POST",
+            "/projects?columns=id,name",
+            &[],
+            r#"{"id": 17, "name": "Luna", "not_a_column": 1}"#,
+        );
+        assert!(st
+            .sql
+            .contains("INSERT INTO \"public\".\"projects\" (\"id\", \"name\")"));
+    }
+
+    #[test]
+    fn csv_and_form_bodies_become_json() {
+        let st = sql(
+            "POST",
+            "/projects",
+            &[("Content-Type", "text/csv")],
+            "id,name,owner_id\n21,Nix,NULL",
+        );
+        assert_eq!(
+            st.params[0].as_deref(),
+            Some(r#"[{"id":"21","name":"Nix","owner_id":null}]"#)
+        );
+        let st = sql(
+            "POST",
+            "/tags",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            "slug=form&label=Form+Data",
+        );
+        assert_eq!(
+            st.params[0].as_deref(),
+            Some(r#"{"slug":"form","label":"Form Data"}"#)
+        );
+    }
+
+    #[test]
+    fn missing_default_merges_the_column_defaults() {
+        let st = sql(
+            "POST",
+            "/gadgets?columns=name,color",
+            &[("Prefer", "missing=default")],
+            r#"[{"name": "D"}]"#,
+        );
+        assert!(st.sql.contains("jsonb_build_object("));
+        assert!(st.sql.contains("jsonb_to_recordset(pgrst_json_defs.val)"));
+    }
+
+    #[test]
+    fn upserts() {
+        let st = sql(
+            "POST",
+            "/tags",
+            &[("Prefer", "resolution=merge-duplicates")],
+            r#"{"slug": "a", "label": "A"}"#,
+        );
+        assert!(st.sql.contains("ON CONFLICT (\"slug\") DO UPDATE SET \"slug\" = EXCLUDED.\"slug\", \"label\" = EXCLUDED.\"label\""));
+        assert!(st.sql.contains("pgrst.inserted"));
+        let st = sql(
+            "POST",
+            "/contacts?on_conflict=email",
+            &[("Prefer", "resolution=ignore-duplicates")],
+            r#"{"email": "a"}"#,
+        );
+        assert!(st.sql.contains("ON CONFLICT (\"email\") DO NOTHING"));
+        // no key at all: the preference has nothing to act on
+        let st = sql(
+            "POST",
+            "/event_log",
+            &[("Prefer", "resolution=merge-duplicates")],
+            r#"{"kind": "x"}"#,
+        );
+        assert!(!st.sql.contains("ON CONFLICT"));
+    }
+
+    #[test]
+    fn put_checks_filters_and_payload() {
+        let st = sql(
+            "PUT",
+            "/memberships?project_id=eq.2&user_id=eq.user-2",
+            &[],
+            r#"{"project_id": 2, "user_id": "user-2", "role": "owner"}"#,
+        );
+        assert!(st
+            .sql
+            .contains("ON CONFLICT (\"project_id\", \"user_id\") DO UPDATE SET"));
+        assert!(st.sql.contains("pgrst_body.\"project_id\" = $"));
+        let e = err(
+            "PUT",
+            "/memberships?project_id=eq.2",
+            &[],
+            r#"{"project_id": 2}"#,
+        );
+        assert_eq!((e.status, e.code.as_str()), (405, "PGRST105"));
+        let e = err("PUT", "/tags?slug=neq.a", &[], r#"{"slug": "a"}"#);
+        assert_eq!(e.code, "PGRST105");
+        let e = err("PUT", "/event_log?kind=eq.a", &[], r#"{"kind": "a"}"#);
+        assert_eq!(e.code, "PGRST105");
+        let e = err(
+            "PUT",
+            "/tags?slug=eq.a",
+            &[],
+            r#"{"slug": "b", "label": "B"}"#,
+        );
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST115"));
+        let e = err(
+            "PUT",
+            "/tags?slug=eq.a",
+            &[],
+            r#"[{"slug": "a"}, {"slug": "a"}]"#,
+        );
+        assert_eq!(e.code, "PGRST115");
+        // numbers match their text form
+        assert!(plan("PUT", "/projects?id=eq.5", &[], r#"{"id": 5, "name": "x"}"#).is_ok());
+    }
+
+    #[test]
+    fn update_and_delete_filter_on_the_table() {
+        let st = sql(
+            "PATCH",
+            "/tasks?project_id=eq.1&done=is.false",
+            &[],
+            r#"{"priority": 5}"#,
+        );
+        assert!(st
+            .sql
+            .contains("UPDATE \"public\".\"tasks\" SET \"priority\" = pgrst_body.\"priority\""));
+        assert!(st.sql.contains("\"public\".\"tasks\".\"project_id\" = $"));
+        assert!(st.sql.contains("\"public\".\"tasks\".\"done\" IS FALSE"));
+        let st = sql("PATCH", "/projects?id=eq.3", &[], "{}");
+        assert!(st
+            .sql
+            .contains("SELECT 1 FROM \"public\".\"projects\" WHERE false"));
+        let st = sql("DELETE", "/tasks?id=eq.8", &[("Prefer", "count=exact")], "");
+        assert!(st.sql.contains("DELETE FROM \"public\".\"tasks\" WHERE"));
+        assert!(st.sql.contains("pg_catalog.count(*) AS total_result_set"));
+        let st = sql("DELETE", "/tasks?order=id&limit=1", &[], "");
+        assert!(st.sql.contains("USING pgrst_affected_rows"));
+    }
+
+    #[test]
+    fn headers_only_builds_a_location() {
+        let st = sql(
+            "POST",
+            "/memberships",
+            &[("Prefer", "return=headers-only")],
+            r#"{"project_id": 2, "user_id": "u"}"#,
+        );
+        assert!(st.sql.contains("RETURNING \"public\".\"memberships\".\"project_id\", \"public\".\"memberships\".\"user_id\""));
+        assert!(st.params.contains(&Some("/memberships?".to_string())));
+        assert!(st.params.contains(&Some("user_id=".to_string())));
+    }
+
+    #[test]
+    fn unknown_table_is_pgrst205() {
+        let e = err("POST", "/nope", &[], "{}");
+        assert_eq!(e.code, "PGRST205");
     }
 }

@@ -6,6 +6,9 @@
 //! from them: a bare JSON value for scalars, an object for a single composite, an array with
 //! every read feature (filters, order, paging, select, embeds) for sets.
 
+// ApiError is large by design (PostgREST's error body); boxing it everywhere buys nothing here.
+#![allow(clippy::result_large_err)]
+
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
@@ -104,7 +107,7 @@ pub fn plan_rpc(
              {status} AS response_status, NULL::text AS location FROM ({body}) _b"
         )
     } else {
-        let source = format!("SELECT pgrst_call.pgrst_scalar FROM {}", call.from_scalar());
+        let source = format!("SELECT pgrst_call.pgrst_scalar FROM {}", call.scalar_from());
         let rows = if func.returns_set {
             paged_scalars(&mut p, root_page(req, settings))
         } else {
@@ -351,7 +354,7 @@ fn find_function<'a>(
             keys,
             kind,
             is_post,
-            &overloads,
+            overloads,
         )),
         ([], many) | (many, _) => Err(ambiguous(many)),
     }
@@ -540,7 +543,7 @@ impl Call {
     }
 
     /// FROM items yielding `pgrst_call.pgrst_scalar` (scalar and set-of-scalar results).
-    fn from_scalar(&self) -> String {
+    fn scalar_from(&self) -> String {
         let call = format!(
             "(SELECT {}({}) pgrst_scalar) pgrst_call",
             self.func, self.args
@@ -662,11 +665,11 @@ fn call_sql(
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::mutate::tests::{dump, plan};
+    use crate::plan::mutate::tests::{dump, plan, Case};
 
     #[test]
     fn dump_calls() {
-        let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+        let cases: &[Case] = &[
             ("POST", "/rpc/add_them", &[], r#"{"a": 2, "b": 3}"#),
             ("GET", "/rpc/add_them?a=2&b=3", &[], ""),
             (
@@ -727,5 +730,149 @@ mod tests {
             ("GET", "/rpc/req_header?name=x-trace-id", &[], ""),
         ];
         dump(cases);
+    }
+
+    fn err(
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> crate::error::ApiError {
+        plan(method, target, headers, body).expect_err("planning fails")
+    }
+
+    fn sql(
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> crate::plan::Statement {
+        plan(method, target, headers, body).expect("planning succeeds")
+    }
+
+    #[test]
+    fn named_arguments_from_the_query_string() {
+        let st = sql("GET", "/rpc/add_them?a=2&b=3", &[], "");
+        assert!(st.sql.contains(
+            "(SELECT \"public\".\"add_them\"(\"a\" := $1::integer, \"b\" := $2::integer) pgrst_scalar) pgrst_call"
+        ));
+        assert_eq!(st.params, vec![Some("2".into()), Some("3".into())]);
+        assert!(st.read_only);
+    }
+
+    #[test]
+    fn json_arguments_are_read_from_the_body() {
+        let st = sql("POST", "/rpc/add_them", &[], r#"{"a": 2, "b": 3}"#);
+        assert!(st.sql.contains(
+            "json_to_record(pgrst_payload.json_data) AS _(\"a\" integer, \"b\" integer) LIMIT 1"
+        ));
+        assert!(st.sql.contains("\"a\" := pgrst_body.\"a\""));
+        // immutable: read-only even on POST, like PostgREST
+        assert!(st.read_only);
+        assert!(!sql("POST", "/rpc/bump_hits", &[], "{}").read_only);
+    }
+
+    #[test]
+    fn variadic_arguments() {
+        let st = sql("GET", "/rpc/join_words?words=ready&words=go", &[], "");
+        assert!(st.sql.contains("VARIADIC \"words\" := $1::text[]"));
+        assert_eq!(st.params[0].as_deref(), Some(r#"{"ready","go"}"#));
+        let st = sql("POST", "/rpc/join_words", &[], r#"{"words": ["a", "b"]}"#);
+        assert!(st
+            .sql
+            .contains("VARIADIC \"words\" := pgrst_body.\"words\""));
+    }
+
+    #[test]
+    fn single_unnamed_json_param_takes_the_body() {
+        let body = r#"{"x": 1, "y": [1]}"#;
+        let st = sql("POST", "/rpc/echo_body", &[], body);
+        assert!(st.sql.contains("\"public\".\"echo_body\"($1::json)"));
+        assert_eq!(st.params, vec![Some(body.to_string())]);
+    }
+
+    #[test]
+    fn defaults_may_be_omitted() {
+        let st = sql("GET", "/rpc/greet", &[], "");
+        assert!(st.sql.contains("\"public\".\"greet\"()"));
+        let st = sql("GET", "/rpc/greet?name=Ada", &[], "");
+        assert!(st.sql.contains("\"greet\"(\"name\" := $1::text)"));
+    }
+
+    #[test]
+    fn overloads() {
+        assert!(sql("GET", "/rpc/area?side=3", &[], "")
+            .sql
+            .contains("\"side\" :="));
+        assert!(sql("POST", "/rpc/area", &[], r#"{"w": 2, "h": 5}"#)
+            .sql
+            .contains("\"h\" :="));
+        let e = err("GET", "/rpc/describe_val?v=1", &[], "");
+        assert_eq!((e.status, e.code.as_str()), (300, "PGRST203"));
+        assert!(e.message.starts_with(
+            "Could not choose the best candidate function between: public.describe_val(v => "
+        ));
+    }
+
+    #[test]
+    fn no_match_is_pgrst202() {
+        let e = err("GET", "/rpc/add_them?a=1&c=2", &[], "");
+        assert_eq!((e.status, e.code.as_str()), (404, "PGRST202"));
+        assert_eq!(
+            e.message,
+            "Could not find the function public.add_them(a, c) in the schema cache"
+        );
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Searched for the function public.add_them with parameters a, c, but no matches were found in the schema cache.")
+        );
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Perhaps you meant to call the function public.add_them(a, b)")
+        );
+        let e = err("GET", "/rpc/add_them?a=1&b=2&smthelse=blabla", &[], "");
+        assert_eq!(e.code, "PGRST202");
+        let e = err("POST", "/rpc/no_such_function", &[], "{}");
+        assert_eq!(e.message, "Could not find the function public.no_such_function without parameters in the schema cache");
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Searched for the function public.no_such_function without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
+        );
+        let e = err("POST", "/rpc/add_thme", &[], r#"{"a": 1, "b": 2}"#);
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("Perhaps you meant to call the function public.add_them")
+        );
+    }
+
+    #[test]
+    fn methods() {
+        // parse_request refuses these already; the planner does too
+        let mut req = crate::plan::mutate::tests::request("GET", "/rpc/add_them", &[], "");
+        req.method = crate::http::Method::Delete;
+        let sc = crate::plan::mutate::tests::cache();
+        let e = super::plan_rpc(&req, &sc, &crate::plan::mutate::tests::settings()).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (405, "PGRST101"));
+        assert_eq!(e.message, "Cannot use the DELETE method on RPC");
+    }
+
+    #[test]
+    fn get_params_that_are_no_arguments_filter_the_result() {
+        let st = sql("GET", "/rpc/all_tasks?done=is.false&select=id", &[], "");
+        assert!(st.sql.contains("\"public\".\"all_tasks\"() pgrst_call"));
+        let e = err("GET", "/rpc/all_tasks?nope=blabla", &[], "");
+        assert_eq!(e.code, "PGRST202");
+    }
+
+    #[test]
+    fn result_shapes() {
+        let st = sql("GET", "/rpc/small_primes", &[], "");
+        assert!(st.sql.contains("coalesce(json_agg(_t.pgrst_scalar), '[]')"));
+        let st = sql("GET", "/rpc/add_them?a=1&b=2", &[], "");
+        assert!(st
+            .sql
+            .contains("coalesce(json_agg(_t.pgrst_scalar)->0, 'null')"));
+        let st = sql("POST", "/rpc/do_nothing", &[], "{}");
+        assert!(st.sql.contains("NULL::text AS body"));
     }
 }
