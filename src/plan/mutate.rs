@@ -1127,6 +1127,112 @@ pub(super) mod tests {
                 "",
             ),
             ("DELETE", "/tasks?order=id&limit=1&offset=1", &[], ""),
+            (
+                "POST",
+                "/projects?select=id,name",
+                &[("Prefer", "return=representation")],
+                r#"{"id": 12, "name": "Ganymede", "owner_id": "user-1"}"#,
+            ),
+            (
+                "POST",
+                "/tasks?select=title,priority,project:projects(name)",
+                &[("Prefer", "return=representation")],
+                r#"{"project_id": 2, "title": "Publish", "priority": 2}"#,
+            ),
+            (
+                "POST",
+                "/projects?select=id,tasks(title)",
+                &[("Prefer", "return=representation")],
+                r#"{"id": 13, "name": "Hyperion"}"#,
+            ),
+            (
+                "POST",
+                "/tags?select=slug,uses",
+                &[
+                    ("Prefer", "return=representation"),
+                    ("Content-Type", "text/csv"),
+                    ("Accept", "text/csv"),
+                ],
+                "slug,label\nxml,XML\nsvg,SVG",
+            ),
+            (
+                "POST",
+                "/tags",
+                &[
+                    ("Prefer", "return=representation"),
+                    ("Accept", "application/vnd.pgrst.object+json"),
+                ],
+                r#"[{"slug": "one", "label": "One"}]"#,
+            ),
+            (
+                "POST",
+                "/tags",
+                &[("Prefer", "return=representation")],
+                "[]",
+            ),
+            (
+                "POST",
+                "/gadgets?select=name,qty,total",
+                &[("Prefer", "return=representation")],
+                r#"{"name": "Cog", "qty": 4, "unit_price": 2.5}"#,
+            ),
+            (
+                "PATCH",
+                "/tasks?id=eq.5&select=id,title,project:projects(name)",
+                &[("Prefer", "return=representation")],
+                r#"{"done": true}"#,
+            ),
+            (
+                "PATCH",
+                "/projects?id=eq.1&select=name,tasks(title)&tasks.order=id.asc",
+                &[("Prefer", "return=representation")],
+                r#"{"name": "Apollo II"}"#,
+            ),
+            (
+                "PATCH",
+                "/tasks?project_id=eq.1&done=is.false",
+                &[("Prefer", "return=representation")],
+                r#"{"done": true}"#,
+            ),
+            (
+                "PATCH",
+                "/tasks?id=eq.999",
+                &[("Prefer", "return=representation")],
+                r#"{"done": true}"#,
+            ),
+            (
+                "PATCH",
+                "/projects?id=eq.3",
+                &[("Prefer", "return=representation")],
+                "{}",
+            ),
+            (
+                "DELETE",
+                "/tasks?id=eq.6&select=id,title,project:projects(id,name)",
+                &[("Prefer", "return=representation")],
+                "",
+            ),
+            (
+                "PUT",
+                "/tags?slug=eq.sql",
+                &[("Prefer", "return=representation")],
+                r#"{"slug": "sql", "label": "S"}"#,
+            ),
+            (
+                "PUT",
+                "/tags?slug=eq.zzz",
+                &[("Prefer", "return=representation")],
+                r#"{"slug": "zzz", "label": "Z"}"#,
+            ),
+            (
+                "POST",
+                "/tags",
+                &[(
+                    "Prefer",
+                    "resolution=merge-duplicates,return=representation",
+                )],
+                r#"[{"slug": "sql", "label": "SQL!"}]"#,
+            ),
         ];
         dump(cases);
     }

@@ -728,6 +728,58 @@ mod tests {
             ("POST", "/rpc/bump_hits", &[], "{}"),
             ("GET", "/rpc/with_headers", &[], ""),
             ("GET", "/rpc/req_header?name=x-trace-id", &[], ""),
+            (
+                "GET",
+                "/rpc/all_tasks?done=is.false&priority=lte.3&select=id,title&order=id",
+                &[],
+                "",
+            ),
+            (
+                "GET",
+                "/rpc/all_tasks?select=id,priority&order=priority.desc,id.asc&limit=3&offset=1",
+                &[],
+                "",
+            ),
+            (
+                "GET",
+                "/rpc/all_tasks?select=id&order=id&limit=2",
+                &[("Prefer", "count=exact")],
+                "",
+            ),
+            (
+                "POST",
+                "/rpc/project_tasks?select=id,title&done=is.false&order=id",
+                &[],
+                r#"{"p_project": 1}"#,
+            ),
+            (
+                "GET",
+                "/rpc/project_tasks?p_project=4&select=title,project:projects(name)&order=id",
+                &[],
+                "",
+            ),
+            ("GET", "/rpc/project_stats?order=project_id", &[], ""),
+            ("GET", "/rpc/project_stats?task_count=gt.1", &[], ""),
+            ("GET", "/rpc/get_project?p_id=2", &[], ""),
+            (
+                "POST",
+                "/rpc/tasks_by_ids?select=id&order=id",
+                &[],
+                r#"{"ids": [2, 4]}"#,
+            ),
+            (
+                "GET",
+                "/rpc/tasks_by_ids?ids=%7B2,4%7D&select=id&order=id",
+                &[],
+                "",
+            ),
+            (
+                "POST",
+                "/rpc/archive_done_tasks?select=id,title",
+                &[],
+                r#"{"p_project": 1}"#,
+            ),
+            ("GET", "/rpc/teapot", &[], ""),
         ];
         dump(cases);
     }
