@@ -919,3 +919,309 @@ fn body_sql(
         "SELECT pg_catalog.count(*) AS page_total, {body} AS body FROM ({rows}) AS _postgrest_t"
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{Method, Preferences, Resource};
+    use crate::parse::ast::{JsonKey, JsonOp, SimpleOp};
+
+    fn cache() -> SchemaCache {
+        SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json")).unwrap()
+    }
+
+    fn req(name: &str, query: QueryParams) -> ApiRequest {
+        ApiRequest {
+            method: Method::Get,
+            resource: Resource::Relation(name.into()),
+            schema: "public".into(),
+            profile_given: false,
+            query,
+            prefer: Preferences::default(),
+            accept: MediaType::Json,
+            content_type: crate::http::BodyType::Json,
+            range: None,
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    fn col(name: &str) -> SelectItem {
+        SelectItem::Field {
+            field: Field::col(name),
+            alias: None,
+            cast: None,
+            aggregate: None,
+            aggregate_cast: None,
+        }
+    }
+
+    fn embed(name: &str, hint: Option<&str>, select: Vec<SelectItem>) -> SelectItem {
+        SelectItem::Embed {
+            name: name.into(),
+            alias: None,
+            hint: hint.map(String::from),
+            join: None,
+            spread: false,
+            select,
+        }
+    }
+
+    fn eq(name: &str, v: &str) -> Filter {
+        Filter {
+            field: Field::col(name),
+            negated: false,
+            operation: Operation::Simple {
+                op: SimpleOp::Eq,
+                quantifier: None,
+                value: v.into(),
+                values: vec![],
+            },
+        }
+    }
+
+    fn select(items: Vec<SelectItem>) -> QueryParams {
+        QueryParams {
+            has_select: true,
+            select: items,
+            ..QueryParams::default()
+        }
+    }
+
+    fn plan_of(r: &ApiRequest) -> Result<Statement, ApiError> {
+        let Resource::Relation(n) = &r.resource else {
+            unreachable!()
+        };
+        plan_read(r, n, &cache(), &Settings::default())
+    }
+
+    #[test]
+    fn plain_select_with_filter() {
+        let mut q = select(vec![col("id"), col("title")]);
+        q.filters.push((vec![], eq("id", "1")));
+        let st = plan_of(&req("books", q)).unwrap();
+        assert!(st.read_only);
+        assert!(st.sql.contains(
+            "SELECT \"books\".\"id\" AS \"id\", \"books\".\"title\" AS \"title\" FROM \"public\".\"books\" AS \"books\" WHERE \"books\".\"id\" = $1::integer"
+        ));
+        assert!(st
+            .sql
+            .starts_with("SELECT NULL::bigint AS total_result_set"));
+        assert_eq!(st.params, vec![Some("1".to_string())]);
+    }
+
+    #[test]
+    fn unknown_table_is_404() {
+        let e = plan_of(&req("nope", QueryParams::default())).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (404, "PGRST205"));
+    }
+
+    #[test]
+    fn to_one_and_to_many_embeds_are_laterals() {
+        let q = select(vec![
+            col("id"),
+            embed("authors", None, vec![col("name")]),
+            embed("reviews", None, vec![col("rating")]),
+        ]);
+        let sql = plan_of(&req("books", q)).unwrap().sql;
+        assert!(sql.contains("LEFT JOIN LATERAL (SELECT TRUE AS \"pgrst_e\", (SELECT pg_catalog.row_to_json(_pgrst_r) FROM (SELECT \"authors_1\".\"name\" AS \"name\") AS _pgrst_r) AS \"body\" FROM \"public\".\"authors\" AS \"authors_1\" WHERE \"authors_1\".\"id\" = \"books\".\"author_id\") AS \"pgrst_lat_1\" ON TRUE"));
+        assert!(sql.contains("pg_catalog.json_agg(_pgrst_r) AS \"body\" FROM (SELECT \"reviews_2\".\"rating\" AS \"rating\" FROM \"public\".\"reviews\" AS \"reviews_2\" WHERE \"reviews_2\".\"book_id\" = \"books\".\"id\")"));
+        assert!(sql.contains("coalesce(\"pgrst_lat_2\".\"body\", '[]') AS \"reviews\""));
+    }
+
+    #[test]
+    fn many_to_many_joins_the_junction() {
+        let q = select(vec![col("id"), embed("genres", None, vec![col("name")])]);
+        let sql = plan_of(&req("books", q)).unwrap().sql;
+        assert!(sql.contains("FROM \"public\".\"genres\" AS \"genres_1\" JOIN \"public\".\"book_genres\" AS \"genres_1_j\" ON \"genres_1_j\".\"genre_id\" = \"genres_1\".\"id\" WHERE \"genres_1_j\".\"book_id\" = \"books\".\"id\""));
+    }
+
+    #[test]
+    fn inner_and_null_filters_on_embeds() {
+        let mut q = select(vec![
+            col("id"),
+            SelectItem::Embed {
+                name: "publishers".into(),
+                alias: None,
+                hint: None,
+                join: Some(JoinType::Inner),
+                spread: false,
+                select: vec![col("name")],
+            },
+            embed("reviews", None, vec![]),
+        ]);
+        q.filters.push((
+            vec![],
+            Filter {
+                field: Field::col("reviews"),
+                negated: false,
+                operation: Operation::Is(IsValue::Null),
+            },
+        ));
+        let sql = plan_of(&req("books", q)).unwrap().sql;
+        assert!(sql.contains(
+            "WHERE \"pgrst_lat_2\".\"pgrst_e\" IS NOT TRUE AND \"pgrst_lat_1\".\"pgrst_e\" IS TRUE"
+        ));
+        // the empty embed gives no output column
+        assert!(!sql.contains("AS \"reviews\""));
+    }
+
+    #[test]
+    fn ambiguous_embed_is_300() {
+        let q = select(vec![
+            SelectItem::Star,
+            embed("members", None, vec![SelectItem::Star]),
+        ]);
+        let e = plan_of(&req("loans", q)).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (300, "PGRST201"));
+        let q = select(vec![embed("nothing_here", None, vec![])]);
+        let e = plan_of(&req("loans", q)).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST200"));
+    }
+
+    #[test]
+    fn embedded_filter_order_limit() {
+        let mut q = select(vec![col("id"), embed("books", None, vec![col("id")])]);
+        q.filters
+            .push((vec!["books".into()], eq("format", "ebook")));
+        q.order.push((
+            vec!["books".into()],
+            vec![OrderTerm {
+                relation: None,
+                field: Field::col("id"),
+                direction: Some(OrderDirection::Desc),
+                nulls: Some(NullsOrder::Last),
+            }],
+        ));
+        q.limit.push((vec!["books".into()], 2));
+        let st = plan_of(&req("authors", q)).unwrap();
+        assert!(st.sql.contains("WHERE \"books_1\".\"author_id\" = \"authors\".\"id\" AND \"books_1\".\"format\" = $1::public.book_format ORDER BY \"books_1\".\"id\" DESC NULLS LAST LIMIT 2"));
+        let mut q = select(vec![col("id")]);
+        q.filters.push((vec!["books".into()], eq("id", "1")));
+        let e = plan_of(&req("authors", q)).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST108"));
+    }
+
+    #[test]
+    fn related_order_needs_a_to_one_embed() {
+        let term = |rel: &str| OrderTerm {
+            relation: Some(rel.into()),
+            field: Field::col("name"),
+            direction: None,
+            nulls: None,
+        };
+        let mut q = select(vec![col("id"), embed("authors", None, vec![col("name")])]);
+        q.order.push((vec![], vec![term("authors")]));
+        let sql = plan_of(&req("books", q)).unwrap().sql;
+        assert!(sql.contains("\"authors_1\".\"name\" AS \"pgrst_o_1\""));
+        assert!(sql.contains("ORDER BY \"pgrst_lat_1\".\"pgrst_o_1\""));
+        let mut q = select(vec![col("id"), embed("books", None, vec![col("id")])]);
+        q.order.push((vec![], vec![term("books")]));
+        let e = plan_of(&req("authors", q)).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST118"));
+    }
+
+    #[test]
+    fn paging_range_and_max_rows() {
+        let mut q = select(vec![col("id")]);
+        q.limit.push((vec![], 3));
+        q.offset.push((vec![], 2));
+        let mut r = req("items", q);
+        let st = plan_of(&r).unwrap();
+        assert!(st.sql.contains("LIMIT 3 OFFSET 2"));
+        r.range = Some((0, Some(3)));
+        assert!(plan_of(&r).unwrap().sql.contains("LIMIT 2 OFFSET 2"));
+        let settings = Settings {
+            max_rows: Some(1),
+            ..Settings::default()
+        };
+        let st = plan_read(&r, "items", &cache(), &settings).unwrap();
+        assert!(st.sql.contains("LIMIT 1 OFFSET 2"));
+        r.range = Some((3, Some(1)));
+        assert_eq!(plan_of(&r).unwrap_err().status, 416);
+        let mut q = select(vec![]);
+        q.limit.push((vec![], -1));
+        assert_eq!(plan_of(&req("items", q)).unwrap_err().code, "PGRST103");
+    }
+
+    #[test]
+    fn count_and_media_types() {
+        let mut r = req("items", QueryParams::default());
+        r.prefer.count = Some(CountPref::Exact);
+        let sql = plan_of(&r).unwrap().sql;
+        assert!(sql.starts_with("SELECT (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM \"public\".\"items\" AS \"items\") AS _pgrst_c) AS total_result_set"));
+        r.accept = MediaType::SingleObject;
+        assert!(plan_of(&r)
+            .unwrap()
+            .sql
+            .contains("(pg_catalog.json_agg(_postgrest_t)->0)::text"));
+        r.accept = MediaType::Csv;
+        let st = plan_of(&r).unwrap();
+        assert!(st.sql.contains("pg_catalog.string_agg("));
+        assert_eq!(st.params, vec![Some("id".to_string())]);
+        r.accept = MediaType::TextPlain;
+        assert_eq!(plan_of(&r).unwrap_err().code, "PGRST107");
+    }
+
+    #[test]
+    fn json_paths_casts_and_aggregates() {
+        let q = select(vec![SelectItem::Field {
+            field: Field {
+                name: "metadata".into(),
+                json_path: vec![
+                    JsonOp::Arrow(JsonKey::Key("series".into())),
+                    JsonOp::DoubleArrow(JsonKey::Key("position".into())),
+                ],
+            },
+            alias: None,
+            cast: Some("integer".into()),
+            aggregate: None,
+            aggregate_cast: None,
+        }]);
+        let st = plan_of(&req("books", q)).unwrap();
+        assert!(st.sql.contains(
+            "CAST((\"books\".\"metadata\"->$1::text->>$2::text) AS integer) AS \"position\""
+        ));
+        let agg = select(vec![
+            col("author_id"),
+            SelectItem::Field {
+                field: Field::col(""),
+                alias: None,
+                cast: None,
+                aggregate: Some(Aggregate::Count),
+                aggregate_cast: None,
+            },
+        ]);
+        let e = plan_of(&req("books", agg.clone())).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST123"));
+        let settings = Settings {
+            aggregates_enabled: true,
+            ..Settings::default()
+        };
+        let st = plan_read(&req("books", agg), "books", &cache(), &settings).unwrap();
+        assert!(st.sql.contains("pg_catalog.count(*) AS \"count\" FROM \"public\".\"books\" AS \"books\" GROUP BY \"books\".\"author_id\""));
+        let bad = select(vec![SelectItem::Field {
+            field: Field::col("id"),
+            alias: None,
+            cast: Some("int) from x; --".into()),
+            aggregate: None,
+            aggregate_cast: None,
+        }]);
+        assert_eq!(plan_of(&req("books", bad)).unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn shared_builder_over_a_cte() {
+        let sc = cache();
+        let table = sc.table("public", "tasks").unwrap();
+        let mut p = Params::new();
+        let q = select(vec![col("id"), embed("projects", None, vec![col("name")])]);
+        let sql = read_body_sql(&mut p, &sc, table, "pgrst_source", &q, MediaType::Json).unwrap();
+        assert!(sql.starts_with("SELECT pg_catalog.count(*) AS page_total, coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text AS body FROM (SELECT \"tasks\".\"id\" AS \"id\""));
+        assert!(sql.contains("FROM pgrst_source AS \"tasks\" LEFT JOIN LATERAL"));
+        let mut q = select(vec![]);
+        q.filters.push((vec![], eq("id", "1")));
+        let count = count_sql(&mut p, &sc, table, "pgrst_source", &q).unwrap();
+        assert_eq!(count, "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM pgrst_source AS \"tasks\" WHERE \"tasks\".\"id\" = $1::integer) AS _pgrst_c");
+    }
+}
