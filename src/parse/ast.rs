@@ -149,8 +149,8 @@ pub enum Operation {
     /// wildcards: the planner replaces `*` by `%`, as PostgREST does in SQL generation.
     /// With a quantifier, `value` is the Postgres array literal as sent (`{a,"b,c"}`): binding
     /// it as `$n::type[]` reproduces PostgREST exactly, errors included; `values` holds its
-    /// elements unquoted for convenience (empty when `value` is not a well-formed
-    /// one-dimensional literal). Without a quantifier `values` is empty.
+    /// elements unquoted for convenience (a value that is not a one-dimensional array literal
+    /// is refused with PGRST100). Without a quantifier `values` is empty.
     /// `quantifier` is only ever set for eq, gt, gte, lt, lte, like, ilike, match, imatch.
     Simple {
         op: SimpleOp,

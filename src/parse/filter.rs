@@ -14,6 +14,7 @@ pub enum ValueMode {
 }
 
 const OPERATOR: &str = "operator (eq, gt, ...)";
+const ARRAY_LITERAL: &str = "an array literal ({a,b,...}) after (any)/(all)";
 
 /// `[not.]operation`: (negated, operation).
 pub fn op_expr(i: &str, mode: ValueMode) -> Res<'_, (bool, Operation)> {
@@ -144,10 +145,13 @@ fn operation(i: &str, mode: ValueMode) -> Res<'_, Operation> {
         } else {
             (rest, None)
         };
-        let (rest, _) = delimiter(rest)?;
-        let (rest, value) = single_value(rest, mode)?;
+        let (value_start, _) = delimiter(rest)?;
+        let (rest, value) = single_value(value_start, mode)?;
         let values = match quantifier {
-            Some(_) => array_elements(&value).unwrap_or_default(),
+            Some(_) => match array_elements(&value) {
+                Some(v) => v,
+                None => return fail(value_start, &[ARRAY_LITERAL]),
+            },
             None => vec![],
         };
         return Ok((
@@ -377,6 +381,20 @@ mod tests {
         assert!(op_expr("neq(any).{1}", ValueMode::Rest).is_err());
         assert!(op_expr("eq(some).{1}", ValueMode::Rest).is_err());
         assert!(op_expr("eq().1", ValueMode::Rest).is_err());
+        assert!(op_expr("eq(any).1,2", ValueMode::Rest).is_err());
+        assert!(op_expr("eq(all).{1,,2}", ValueMode::Rest).is_err());
+        assert_eq!(
+            op("gt(all).{}"),
+            (
+                false,
+                Operation::Simple {
+                    op: SimpleOp::Gt,
+                    quantifier: Some(Quantifier::All),
+                    value: "{}".into(),
+                    values: vec![]
+                }
+            )
+        );
     }
 
     #[test]

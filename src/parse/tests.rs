@@ -759,3 +759,25 @@ fn never_panics_on_random_strings() {
         let _ = parse_filter(&q, &q);
     }
 }
+
+#[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    let q = format!("select={}x{}", "a(".repeat(20_000), ")".repeat(20_000));
+    assert_eq!(err(&q).code, "PGRST100");
+    let q = format!("or=({}a.eq.1{})", "or(".repeat(20_000), ")".repeat(20_000));
+    assert_eq!(err(&q).code, "PGRST100");
+    // the deepest accepted nesting fits in a small stack, in debug builds too
+    let handle = std::thread::Builder::new()
+        .stack_size(512 * 1024)
+        .spawn(|| {
+            let d = super::MAX_NESTING - 1;
+            let q = format!("select={}x{}", "a(".repeat(d), ")".repeat(d));
+            assert!(parse_query(&q, false).is_ok());
+            let q = format!("or=({}a.eq.1{})", "or(".repeat(d - 1), ")".repeat(d - 1));
+            assert!(parse_query(&q, false).is_ok(), "{q}");
+            let q = format!("or=(a.in.(\"{}\"))", "(".repeat(1000));
+            assert!(parse_query(&q, false).is_ok(), "quoted parens do not count");
+        })
+        .unwrap();
+    handle.join().unwrap();
+}
