@@ -315,19 +315,37 @@ impl Supervisor {
             Ok(n) => n,
             Err(_) => return false,
         };
-        let result = pgrx::PgTryBuilder::new(|| unsafe {
+        // A heap scan of pg_database: without a database, the listener may read shared
+        // catalogs but not use their indexes (get_database_oid would need pg_class).
+        pgrx::PgTryBuilder::new(|| unsafe {
             pg_sys::SetCurrentStatementStartTimestamp();
             pg_sys::StartTransactionCommand();
-            let oid = pg_sys::get_database_oid(name.as_ptr(), true);
+            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+            let rel = pg_sys::table_open(pg_sys::DatabaseRelationId, lock);
+            let scan = pg_sys::table_beginscan_catalog(rel, 0, std::ptr::null_mut());
+            let mut found = false;
+            loop {
+                let tup = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+                if tup.is_null() {
+                    break;
+                }
+                let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tup);
+                let datname = std::ffi::CStr::from_ptr((*form).datname.data.as_ptr());
+                if datname == name.as_c_str() {
+                    found = true;
+                    break;
+                }
+            }
+            pg_sys::table_endscan(scan);
+            pg_sys::table_close(rel, lock);
             pg_sys::CommitTransactionCommand();
-            oid != pg_sys::InvalidOid
+            found
         })
         .catch_others(|_| {
             unsafe { pg_sys::AbortCurrentTransaction() };
             false
         })
-        .execute();
-        result
+        .execute()
     }
 
     fn check(&mut self) {
