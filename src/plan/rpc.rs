@@ -125,7 +125,9 @@ pub fn plan_rpc(
             }
         };
         let body = if func.return_type == "void" {
-            "NULL::text".to_string()
+            // NULL (no body), but the call must stay referenced: an unused column of an
+            // inlined CTE is dropped, and a stable function would then never run
+            "(CASE WHEN pg_catalog.count(_t.pgrst_scalar) < 0 THEN '' END)::text".to_string()
         } else if matches!(req.accept, MediaType::TextPlain | MediaType::OctetStream) {
             "string_agg(_t.pgrst_scalar::text, '')".to_string()
         } else if func.returns_set
@@ -925,6 +927,6 @@ mod tests {
             .sql
             .contains("coalesce(json_agg(_t.pgrst_scalar)->0, 'null')"));
         let st = sql("POST", "/rpc/do_nothing", &[], "{}");
-        assert!(st.sql.contains("NULL::text AS body"));
+        assert!(st.sql.contains("count(_t.pgrst_scalar) < 0 THEN '' END)::text AS body"));
     }
 }
