@@ -7,6 +7,7 @@
 use crate::error::ApiError;
 use nom::error::{ErrorKind, ParseError};
 use nom::{Err, IResult};
+use std::cell::Cell;
 
 /// Where parsing stopped (the unparsed rest) and what would have been accepted there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,6 +194,38 @@ pub fn sep_by1<'a, T, S>(
     }
 }
 
+/// Deepest nesting of embeds in `select` and of groups in logic trees. Those parsers recurse
+/// (some 10 KiB of stack a level in debug builds) and a stack overflow aborts the whole
+/// process. PostgREST has no limit, but real queries stay far below this one.
+pub const MAX_NESTING: usize = 32;
+
+thread_local! {
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One level of nesting, released on drop.
+pub struct Nested(());
+
+impl Drop for Nested {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
+/// Enters a nested level at `i`, or fails for good (no alternative is tried) when too deep.
+pub fn nest(i: &str) -> Result<Nested, Err<PErr<'_>>> {
+    DEPTH.with(|d| {
+        if d.get() >= MAX_NESTING {
+            Err(Err::Failure(PErr::at(i, &[NESTING_LIMIT])))
+        } else {
+            d.set(d.get() + 1);
+            Ok(Nested(()))
+        }
+    })
+}
+
+const NESTING_LIMIT: &str = "at most 32 levels of nesting";
+
 /// A double-quoted value with backslash escapes: `"a,\"b"` -> `a,"b`.
 pub fn quoted_value(i: &str) -> Res<'_, String> {
     let (mut rest, _) = ch('"')(i)?;
@@ -215,6 +248,15 @@ pub fn quoted_value(i: &str) -> Res<'_, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_limit_text_matches_constant() {
+        assert!(NESTING_LIMIT.contains(&MAX_NESTING.to_string()));
+        let guards: Vec<_> = (0..MAX_NESTING).map(|_| nest("x").ok().unwrap()).collect();
+        assert!(nest("x").is_err());
+        drop(guards);
+        assert!(nest("x").is_ok());
+    }
 
     #[test]
     fn merge_prefers_furthest_then_joins() {

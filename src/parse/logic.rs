@@ -3,7 +3,7 @@
 use super::ast::{Filter, LogicOp, LogicTree};
 use super::field::field;
 use super::filter::{not_prefix, op_expr, ValueMode};
-use super::lex::{ch, delimiter, fail, label, recoverable, sep_by1, with_alt, ws, Res};
+use super::lex::{ch, delimiter, fail, label, nest, recoverable, sep_by1, with_alt, ws, Res};
 use nom::branch::alt;
 use nom::Parser;
 
@@ -70,6 +70,7 @@ pub fn logic_expr(i: &str) -> Res<'_, LogicTree> {
         Err(e) => (i, false, Some(e)),
     };
     let (i, op) = with_alt(logic_op(i), not_err)?;
+    let _level = nest(i)?;
     let (i, _) = lexeme_ch('(')(i)?;
     let (i, (children, sep_err)) = sep_by1(logic_tree, lexeme_ch(','))(i)?;
     let (i, _) = with_alt(lexeme_ch(')')(i), Some(sep_err))?;

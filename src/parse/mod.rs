@@ -84,7 +84,6 @@ pub fn parse_query(query: &str, is_rpc: bool) -> Result<QueryParams, ApiError> {
     }
     if let Some(Some(sel)) = select {
         q.has_select = true;
-        check_nesting(&sel, "select parameter", &sel)?;
         q.select = run(&sel, "select parameter", &sel, select::select_param)?;
     }
     for (key, value) in filters {
@@ -124,40 +123,6 @@ pub fn parse_filter(key: &str, value: &str) -> Result<(EmbedPath, Filter), ApiEr
             operation,
         },
     ))
-}
-
-/// Deepest `(` nesting accepted in `select` and logic trees. Their parsers recurse (some 10 KiB
-/// of stack a level in debug builds) and a stack overflow aborts the whole process. PostgREST
-/// has no limit, but real queries stay far below this one.
-const MAX_NESTING: usize = 32;
-
-/// Refuses input nested deeper than [`MAX_NESTING`] (parentheses inside `"..."` do not count).
-fn check_nesting(whole: &str, what: &str, shown: &str) -> Result<(), ApiError> {
-    let mut depth = 0usize;
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (column, c) in whole.chars().enumerate() {
-        match c {
-            _ if escaped => escaped = false,
-            '\\' if in_quotes => escaped = true,
-            '"' => in_quotes = !in_quotes,
-            '(' if !in_quotes => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(ApiError::parse_error(
-                        format!(
-                            "\"failed to parse {what} ({shown})\" (line 1, column {})",
-                            column + 1
-                        ),
-                        format!("nesting deeper than {MAX_NESTING} levels"),
-                    ));
-                }
-            }
-            ')' if !in_quotes => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// Runs a parser over the whole input; leftovers are an error.
@@ -202,7 +167,6 @@ fn parse_logic(key: &str, value: &str) -> Result<(EmbedPath, ast::LogicTree), Ap
     // Parsed as `[not.]op(...)` so that `or=(...)` and a nested `or(...)` share one grammar;
     // columns in errors count from that text, as PostgREST's do.
     let text = format!("{}{op}{value}", if negated { "not." } else { "" });
-    check_nesting(&text, "logic tree", value)?;
     let tree = run(&text, "logic tree", value, |i| {
         let (i, t) = logic::logic_expr(i)?;
         let (i, _) = lex::ws(i)?;

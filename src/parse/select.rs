@@ -2,7 +2,7 @@
 
 use super::ast::{Aggregate, Field, JoinType, SelectItem};
 use super::field::{field, field_name, type_name};
-use super::lex::{ch, eoi, fail, lit, recoverable, sep_by1, with_alt, ws, PErr, Res};
+use super::lex::{ch, eoi, fail, lit, nest, recoverable, sep_by1, with_alt, ws, PErr, Res};
 use nom::Err;
 
 /// The whole `select` value; empty input is an empty list.
@@ -71,6 +71,7 @@ fn embed_head(i: &str) -> Res<'_, EmbedHead> {
 }
 
 fn embed_body<'a>(i: &'a str, head: EmbedHead) -> Res<'a, SelectItem> {
+    let _level = nest(i)?;
     let (i, _) = ch('(')(i)?;
     let (i, select) = if i.starts_with(')') {
         (i, vec![])

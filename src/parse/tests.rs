@@ -770,13 +770,31 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
     let handle = std::thread::Builder::new()
         .stack_size(512 * 1024)
         .spawn(|| {
-            let d = super::MAX_NESTING - 1;
+            let d = super::lex::MAX_NESTING;
             let q = format!("select={}x{}", "a(".repeat(d), ")".repeat(d));
             assert!(parse_query(&q, false).is_ok());
             let q = format!("or=({}a.eq.1{})", "or(".repeat(d - 1), ")".repeat(d - 1));
             assert!(parse_query(&q, false).is_ok(), "{q}");
-            let q = format!("or=(a.in.(\"{}\"))", "(".repeat(1000));
-            assert!(parse_query(&q, false).is_ok(), "quoted parens do not count");
+            let q = format!("or=({}a.eq.1{})", "or(".repeat(d), ")".repeat(d));
+            assert!(parse_query(&q, false).is_err());
+            let q = format!("select={}x{}", "a(".repeat(d + 1), ")".repeat(d + 1));
+            assert!(parse_query(&q, false).is_err());
+            let q = format!(
+                "or=(a.in.(\"{}\"),b.eq.{})",
+                "(".repeat(1000),
+                "(".repeat(1000)
+            );
+            assert!(
+                parse_query(&q, false).is_ok(),
+                "parens in values do not count"
+            );
+            // a quote in a raw value must not hide the nesting that follows
+            let q = format!(
+                "or=(a.eq.x\"y,{}a.eq.1{})",
+                "or(".repeat(20_000),
+                ")".repeat(20_000)
+            );
+            assert!(parse_query(&q, false).is_err());
         })
         .unwrap();
     handle.join().unwrap();
