@@ -927,6 +927,55 @@ mod tests {
             .sql
             .contains("coalesce(json_agg(_t.pgrst_scalar)->0, 'null')"));
         let st = sql("POST", "/rpc/do_nothing", &[], "{}");
-        assert!(st.sql.contains("count(_t.pgrst_scalar) < 0 THEN '' END)::text AS body"));
+        assert!(st
+            .sql
+            .contains("count(_t.pgrst_scalar) < 0 THEN '' END)::text AS body"));
+    }
+
+    #[test]
+    fn raw_bodies_go_to_a_single_unnamed_text_or_bytea_param() {
+        let mut sc = crate::plan::mutate::tests::cache();
+        let f = |name: &str, ty: &str| {
+            serde_json::from_value::<crate::schema_cache::model::Function>(serde_json::json!({
+                "schema": "public", "name": name, "oid": 1,
+                "args": [{"name": "", "data_type": ty, "has_default": false}],
+                "return_type": "integer", "returns_set": false, "returns_composite": false,
+                "volatility": "i"
+            }))
+            .unwrap()
+        };
+        sc.functions.push(f("echo_text", "text"));
+        sc.functions.push(f("bytes_len", "bytea"));
+        let settings = crate::plan::mutate::tests::settings();
+        let req = |name: &str, ct: &str, body: &[u8]| {
+            let mut r = crate::plan::mutate::tests::request(
+                "POST",
+                &format!("/rpc/{name}"),
+                &[("Content-Type", ct)],
+                "",
+            );
+            r.body = body.to_vec();
+            r
+        };
+        let st =
+            super::plan_rpc(&req("echo_text", "text/plain", b"hi there"), &sc, &settings).unwrap();
+        assert!(st.sql.contains("\"public\".\"echo_text\"($1::text)"));
+        assert_eq!(st.params, vec![Some("hi there".to_string())]);
+        let st = super::plan_rpc(
+            &req("bytes_len", "application/octet-stream", &[0, 1, 2, 255]),
+            &sc,
+            &settings,
+        )
+        .unwrap();
+        assert!(st.sql.contains("($1::bytea)"));
+        assert_eq!(st.params, vec![Some("\\x000102ff".to_string())]);
+        // a text body does not reach a bytea function
+        let e = super::plan_rpc(&req("bytes_len", "text/plain", b"x"), &sc, &settings).unwrap_err();
+        assert_eq!(e.code, "PGRST202");
+        assert_eq!(
+            e.message,
+            "Could not find the function public.bytes_len in the schema cache"
+        );
+        assert!(e.hint.is_none());
     }
 }
