@@ -164,49 +164,34 @@ fn range_error(details: &str) -> ApiError {
     ApiError::new(416, "PGRST103", "Requested range not satisfiable").with_details(details)
 }
 
-/// The root page: the Range header intersected with `offset`/`limit`, capped by `max_rows`.
+/// The root page: the Range header intersected with `offset`/`limit` (see
+/// [`ApiRequest::top_level_range`]), capped by `max_rows`.
 fn root_page(
     req: &ApiRequest,
     settings: &Settings,
 ) -> Result<Option<(i64, Option<i64>)>, ApiError> {
     let root: &[String] = &[];
-    let limit = req
+    if req
         .query
         .limit
         .iter()
-        .find(|(p, _)| p.as_slice() == root)
-        .map(|(_, l)| *l);
-    let offset = req
-        .query
-        .offset
-        .iter()
-        .find(|(p, _)| p.as_slice() == root)
-        .map(|(_, o)| *o)
-        .unwrap_or(0);
-    if limit.is_some_and(|l| l < 0) {
+        .any(|(p, l)| p.as_slice() == root && *l < 0)
+    {
         return Err(range_error(
             "Limit should be greater than or equal to zero.",
         ));
     }
-    let mut start = offset.max(0);
-    let mut end: Option<i64> = limit.map(|l| start + l - 1);
-    if let Some((lo, hi)) = req.range {
-        if hi.is_some_and(|h| h < lo) {
+    if let Some((lo, Some(hi))) = req.range {
+        if hi < lo {
             return Err(range_error(
                 "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
             ));
         }
-        start = start.max(lo);
-        end = match (end, hi) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
     }
+    let (start, mut limit) = req.top_level_range();
     if let Some(max) = settings.max_rows {
-        let cap = start + max - 1;
-        end = Some(end.map_or(cap, |e| e.min(cap)));
+        limit = Some(limit.map_or(max, |l| l.min(max)));
     }
-    let limit = end.map(|e| (e - start + 1).max(0));
     if start == 0 && limit.is_none() {
         return Ok(None);
     }
