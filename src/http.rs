@@ -177,8 +177,8 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
         None => (raw.target.as_str(), ""),
     };
     let resource = parse_resource(path)?;
+    let (schema, profile_given) = select_schema(raw, settings)?;
     let method = parse_method(&raw.method, &resource)?;
-    let (schema, profile_given) = select_schema(raw, method, settings)?;
     let query = crate::parse::parse_query(query, matches!(resource, Resource::Rpc(_)))?;
 
     let range = if method == Method::Get {
@@ -261,15 +261,11 @@ fn parse_method(raw: &str, resource: &Resource) -> Result<Method, ApiError> {
     }
 }
 
-/// Accept-Profile for GET/HEAD/OPTIONS, Content-Profile for the writes.
-fn select_schema(
-    raw: &RawRequest,
-    method: Method,
-    settings: &Settings,
-) -> Result<(String, bool), ApiError> {
-    let header = match method {
-        Method::Post | Method::Patch | Method::Put | Method::Delete => "content-profile",
-        Method::Get | Method::Head | Method::Options => "accept-profile",
+/// Content-Profile for the writes, Accept-Profile for everything else.
+fn select_schema(raw: &RawRequest, settings: &Settings) -> Result<(String, bool), ApiError> {
+    let header = match raw.method.as_str() {
+        "POST" | "PATCH" | "PUT" | "DELETE" => "content-profile",
+        _ => "accept-profile",
     };
     let default = settings
         .schemas
