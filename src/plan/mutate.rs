@@ -20,7 +20,7 @@ use super::sql::{ident, qualified, Params};
 use super::Statement;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, BodyType, Method, Resolution, Resource, ReturnPref};
-use crate::parse::ast::{Filter, Operation, QueryParams, SimpleOp};
+use crate::parse::ast::{Filter, Operation, QueryParams, SelectItem, SimpleOp};
 use crate::schema_cache::model::{Column, Table};
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
@@ -136,7 +136,7 @@ fn wrap(
              SELECT {total} AS total_result_set, _b.page_total::bigint AS page_total, \
              _b.body::text AS body, {headers} AS response_headers, \
              {status} AS response_status, NULL::text AS location FROM ({body}) _b",
-            w.with_returning(&tbl, &format!("{tbl}.*")),
+            w.with_returning(&tbl, &returning_columns(schema, table, &req.query, &tbl)),
         ));
     }
     let headers_only = ret == Some(ReturnPref::HeadersOnly) && w.is_insert && !table.pk.is_empty();
@@ -168,6 +168,58 @@ fn wrap(
          {location} AS location FROM pgrst_source",
         w.with_returning(&tbl, &returning)
     ))
+}
+
+/// What a representation needs back from the write: the selected columns, the columns the
+/// embeds join on, the primary key and the root order columns (PostgREST's
+/// `inferColsEmbedNeeds`), so that column privileges on the others do not matter. `tbl.*`
+/// for `*`, aggregates or anything that is not a plain column.
+fn returning_columns(schema: &SchemaCache, table: &Table, q: &QueryParams, tbl: &str) -> String {
+    let all = format!("{tbl}.*");
+    if q.select.is_empty() {
+        return all;
+    }
+    let mut cols: Vec<String> = vec![];
+    for item in &q.select {
+        match item {
+            SelectItem::Star => return all,
+            SelectItem::Field {
+                field, aggregate, ..
+            } => {
+                if aggregate.is_some() || table.column(&field.name).is_none() {
+                    return all;
+                }
+                cols.push(field.name.clone());
+            }
+            SelectItem::Embed { name, hint, .. } => {
+                let Ok(rel) = super::relationships::find(schema, table, name, hint.as_deref())
+                else {
+                    return all;
+                };
+                match &rel.junction {
+                    Some(j) => cols.extend(j.source_pairs().into_iter().map(|(c, _)| c)),
+                    None => cols.extend(rel.columns.iter().map(|(c, _)| c.clone())),
+                }
+            }
+        }
+    }
+    cols.extend(table.pk.iter().cloned());
+    for (path, terms) in &q.order {
+        if path.is_empty() {
+            for t in terms.iter().filter(|t| t.relation.is_none()) {
+                if table.column(&t.field.name).is_none() {
+                    return all;
+                }
+                cols.push(t.field.name.clone());
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    cols.retain(|c| seen.insert(c.clone()));
+    cols.iter()
+        .map(|c| format!("{tbl}.{}", ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `/table?pk1=eq.v1&pk2=eq.v2` of the single inserted row (PostgREST's Location), values
@@ -1479,5 +1531,28 @@ pub(super) mod tests {
     fn unknown_table_is_pgrst205() {
         let e = err("POST", "/nope", &[], "{}");
         assert_eq!(e.code, "PGRST205");
+    }
+
+    #[test]
+    fn representation_returns_only_the_needed_columns() {
+        let rep = [("Prefer", "return=representation")];
+        let st = sql(
+            "PATCH",
+            "/tasks?id=eq.5&select=id,title,project:projects(name)",
+            &rep,
+            r#"{"done": true}"#,
+        );
+        assert!(st.sql.contains(
+            "RETURNING \"public\".\"tasks\".\"id\", \"public\".\"tasks\".\"title\", \"public\".\"tasks\".\"project_id\")"
+        ));
+        let st = sql(
+            "POST",
+            "/projects?select=id,tasks(title)",
+            &rep,
+            r#"{"id": 13, "name": "H"}"#,
+        );
+        assert!(st.sql.contains("RETURNING \"public\".\"projects\".\"id\")"));
+        let st = sql("POST", "/projects", &rep, r#"{"id": 13, "name": "H"}"#);
+        assert!(st.sql.contains("RETURNING \"public\".\"projects\".*)"));
     }
 }
