@@ -12,7 +12,7 @@ Runs as root (Postgres itself then runs as the `postgres` OS user) or as the clu
 import base64
 import hashlib
 import hmac
-import http.client
+import http.client as httpclient
 import json
 import os
 import pwd
@@ -220,7 +220,7 @@ class Cluster:
 
     def connect(self, timeout=30):
         """A keep-alive connection to the API, for several requests in a row."""
-        return http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
+        return httpclient.HTTPConnection("127.0.0.1", self.api_port, timeout=timeout)
 
     def http(self, method, path, headers=None, body=None, token=None, conn=None, timeout=30):
         """One request. body: dict/list (sent as JSON), str or bytes (sent as is).
