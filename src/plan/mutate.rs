@@ -987,7 +987,8 @@ pub(super) mod tests {
         let mut out = String::new();
         for (i, (method, target, headers, body)) in cases.iter().enumerate() {
             out.push_str(&format!(
-                "\\echo === {method} {target} {headers:?} {body}\n"
+                "\\echo === {method} {target} {headers:?} {}\n",
+                body.replace('\n', " ")
             ));
             match plan(method, target, headers, body) {
                 Err(e) => out.push_str(&format!(
