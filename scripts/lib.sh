@@ -186,5 +186,5 @@ cluster_stop() {
 
 # psql_c PGPORT DB SQL [PSQL_ARGS...]: run SQL as the superuser over TCP, stop on the first error.
 psql_c() {
-  "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "$2" "${@:4}" -c "$3"
+  PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "$2" "${@:4}" -c "$3"
 }
