@@ -38,7 +38,8 @@ psql_c "$PG_PORT" postgres "CREATE DATABASE bench"
 psql_c "$PG_PORT" bench "CREATE EXTENSION serendb_data_api"
 psql_c "$PG_PORT" bench "$SEED_SQL"
 psql_c "$PG_PORT" bench "INSERT INTO posts (\"userId\", content)
-  SELECT 'user-bench', 'post ' || g FROM generate_series(1, 1000) g; VACUUM ANALYZE posts;"
+  SELECT 'user-bench', 'post ' || g FROM generate_series(1, 1000) g"
+psql_c "$PG_PORT" bench "VACUUM ANALYZE posts"
 wait_http "$API_PORT" /posts 60
 
 CLAIMS='{"sub":"user-bench","role":"authenticated"}'
