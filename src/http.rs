@@ -160,7 +160,10 @@ impl ApiRequest {
     /// `parse_request` has already refused empty windows (416) and PUT with a window (400).
     pub fn top_level_range(&self) -> (i64, Option<i64>) {
         let r = top_range(self.method, self.range, &self.query);
-        (r.lower, r.upper.map(|u| (u - r.lower + 1).max(0)))
+        let limit = r
+            .upper
+            .map(|u| u.saturating_sub(r.lower).saturating_add(1).max(0));
+        (r.lower, limit)
     }
 
     pub fn is_rpc(&self) -> bool {

@@ -176,11 +176,11 @@ pub fn content_range(lower: i64, upper: i64, total: Option<i64>) -> String {
 /// 416 when the window starts past the total.
 fn range_status(req: &ApiRequest, result: &QueryResult) -> (u16, String) {
     let lower = req.top_level_range().0;
-    let upper = lower + result.page_total - 1;
+    let upper = lower.saturating_add(result.page_total).saturating_sub(1);
     let status = match result.total {
         None => 200,
         Some(total) if lower > total => 416,
-        Some(total) if 1 + upper - lower < total => 206,
+        Some(total) if result.page_total < total => 206,
         Some(_) => 200,
     };
     (status, content_range(lower, upper, result.total))
@@ -620,6 +620,14 @@ mod tests {
         let q = with_limit(get(""), None, Some(20));
         let r = respond(&q, rows(0, None)).unwrap();
         assert_eq!((r.status, r.header("Content-Range")), (200, Some("*/*")));
+    }
+
+    #[test]
+    fn huge_offsets_do_not_overflow() {
+        let mut g = get("count=exact");
+        g.range = Some((i64::MAX, None));
+        let r = respond(&g, rows(1, Some(3))).unwrap();
+        assert_eq!(r.status, 416);
     }
 
     #[test]
