@@ -242,7 +242,8 @@ pub struct QueryParams {
     /// `limit=` and `rel.limit=`: non-negative (a negative limit is refused by the parser with
     /// PostgREST's 416 PGRST103); one entry per path, the last parameter wins.
     pub limit: Vec<(EmbedPath, i64)>,
-    /// `offset=` and `rel.offset=`: non-negative; one entry per path, the last parameter wins.
+    /// `offset=` and `rel.offset=`: non-negative (a negative offset is a no-op, 0, as in
+    /// PostgREST); one entry per path, the last parameter wins.
     pub offset: Vec<(EmbedPath, i64)>,
     /// `columns=` (POST/RPC body columns)
     pub columns: Option<Vec<String>>,

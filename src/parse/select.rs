@@ -2,7 +2,7 @@
 
 use super::ast::{Aggregate, Field, JoinType, SelectItem};
 use super::field::{field, field_name, type_name};
-use super::lex::{ch, eoi, fail, lit, nest, recoverable, sep_by1, with_alt, ws, PErr, Res};
+use super::lex::{ch, fail, lit, nest, recoverable, sep_by1, with_alt, ws, PErr, Res};
 use nom::Err;
 
 /// The whole `select` value; empty input is an empty list.
@@ -10,8 +10,7 @@ pub fn select_param(i: &str) -> Res<'_, Vec<SelectItem>> {
     if i.is_empty() {
         return Ok((i, vec![]));
     }
-    let (rest, (items, sep_err)) = select_list(i)?;
-    let (rest, _) = with_alt(eoi(rest), Some(sep_err))?;
+    let (rest, (items, _)) = select_list(i)?;
     Ok((rest, items))
 }
 
@@ -549,7 +548,6 @@ mod tests {
             ",id",
             "id,,name",
             " ",
-            "id)",
             "name!hint",
             "*!hint",
             "name::",
@@ -557,12 +555,23 @@ mod tests {
             "data->>-78xy",
             "rel->jsonpath(*)",
             "alias:...rel(*)",
-            "books(id))",
             "a:b:c",
             "(id)",
         ] {
             assert!(select_param(s).is_err(), "{s} should fail");
         }
+    }
+
+    #[test]
+    fn stops_after_a_complete_list_like_postgrest() {
+        assert_eq!(select_param("id)"), Ok((")", vec![col("id")])));
+        assert_eq!(
+            select_param("name,projects(count)'"),
+            Ok((
+                "'",
+                vec![col("name"), embed("projects", vec![col("count")])]
+            ))
+        );
     }
 
     #[test]

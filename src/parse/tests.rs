@@ -236,11 +236,13 @@ fn limits_and_offsets() {
         e.details.as_deref(),
         Some("Limit should be greater than or equal to zero.")
     );
+    // a negative offset is a no-op (PostgREST's RangeSpec)
+    assert_eq!(ok("offset=-4").offset, vec![(vec![], 0)]);
     for bad in [
         "limit=abc",
         "limit=",
         "limit=1.5",
-        "offset=-1",
+        "offset=--1",
         "offset=x",
         "limit=99999999999999999999",
     ] {
@@ -265,7 +267,7 @@ fn columns_and_on_conflict() {
         Some("unexpected end of input expecting field name (* or [a..z0..9_$])")
     );
     assert!(parse_query("on_conflict=a,", false).is_err());
-    assert!(parse_query("on_conflict=a)", false).is_err());
+    assert!(parse_query("on_conflict=", false).is_err());
     assert_eq!(
         ok("on_conflict=a,b").on_conflict,
         Some(vec![s("a"), s("b")])
@@ -344,14 +346,32 @@ fn error_messages_like_postgrest() {
 }
 
 #[test]
-fn trailing_garbage_is_rejected() {
+fn input_after_a_complete_parameter_is_ignored_like_postgrest() {
+    // all from PostgREST's own spec
+    assert_eq!(ok("select=name,projects(count)'").select.len(), 2);
+    assert_eq!(ok("and=(id.eq.1,id.neq.2))").logic.len(), 1);
+    assert_eq!(
+        ok("select=name,...processes(process:name,...process_costs(cost)))")
+            .select
+            .len(),
+        2
+    );
+    assert_eq!(
+        ok("id=is.nullx").filters[0].1.operation,
+        Operation::Is(IsValue::Null)
+    );
+    assert_eq!(
+        ok("id=in.(1)x").filters[0].1.operation,
+        Operation::In(vec![s("1")])
+    );
+    assert_eq!(ok("columns=a,b)").columns, Some(vec![s("a"), s("b")]));
+    // but not for order, nor when the grammar itself is broken
     for q in [
-        "select=id)",
-        "id=is.nullx",
-        "or=(a.eq.1)x",
-        "id=in.(1)x",
         "order=id.desc)",
+        "order=id)",
         "and=id.eq.1",
+        "select=id'",
+        "or=(a.eq.1",
     ] {
         assert_eq!(err(q).code, "PGRST100", "{q}");
     }
