@@ -39,23 +39,27 @@ cols AS (
   FROM pg_catalog.pg_attribute a
   WHERE a.attrelid IN (SELECT oid FROM rels) AND a.attnum > 0 AND NOT a.attisdropped
 ),
--- View columns that are plain references to a column of another relation (from the view's
--- rewrite rule: top-level target entries whose expression is a Var). The last matching target
--- entry for a resno is the top-level one: the range table and sublinks come before it.
+-- View columns that are plain references to a column of another relation, from the view's
+-- rewrite rule: target entries whose expression is a Var carry resorigtbl/resorigcol. Splitting
+-- the node text at each such entry is much cheaper than one regex over the whole text. The
+-- last entry for a resno is the top-level one: the range table (subqueries) and WHERE
+-- sublinks come before the top-level target list.
 view_refs AS (
-  SELECT DISTINCT ON (r.ev_class, m.resno)
-    r.ev_class AS view_oid, m.resno, m.origtbl, m.origcol
-  FROM pg_catalog.pg_rewrite r
-  JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
-  CROSS JOIN LATERAL (
-    SELECT x.ord, (x.m)[1]::int AS resno, (x.m)[2]::oid AS origtbl, (x.m)[3]::int AS origcol
-    FROM pg_catalog.regexp_matches(r.ev_action::text,
-      '\{TARGETENTRY :expr \{VAR [^{}]*\} :resno (\d+) :resname (?:[^ \\]|\\.)+ :ressortgroupref \d+ :resorigtbl (\d+) :resorigcol (\d+)',
-      'g') WITH ORDINALITY AS x(m, ord)
-  ) m
-  WHERE r.rulename = '_RETURN' AND m.origtbl <> 0
-    AND vc.relnamespace IN (SELECT oid FROM exposed)
-  ORDER BY r.ev_class, m.resno, m.ord DESC
+  SELECT DISTINCT ON (x.view_oid, x.resno) x.view_oid, x.resno, x.origtbl, x.origcol
+  FROM (
+    SELECT r.ev_class AS view_oid, c.ord, (m)[1]::int AS resno, (m)[2]::oid AS origtbl, (m)[3]::int AS origcol
+    FROM pg_catalog.pg_rewrite r
+    JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
+    CROSS JOIN LATERAL unnest(pg_catalog.string_to_array(r.ev_action::text, '{TARGETENTRY :expr {VAR '))
+      WITH ORDINALITY AS c(chunk, ord)
+    CROSS JOIN LATERAL pg_catalog.regexp_match(left(c.chunk, 1000),
+      '^[^{}]*\} :resno (\d+) [^{}]* :resorigtbl (\d+) :resorigcol (\d+)') AS m
+    WHERE r.rulename = '_RETURN' AND c.ord > 1
+      -- views in private schemas count too (views over views), the catalogs' own views do not
+      AND vc.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  ) x
+  WHERE x.origtbl <> 0
+  ORDER BY x.view_oid, x.resno, x.ord DESC
 ),
 -- (view column) -> (base table column), following views over views.
 view_cols AS (
@@ -72,58 +76,50 @@ view_cols AS (
   FROM chain
   ORDER BY view_oid, resno, depth DESC
 ),
--- Every relation (table or view) together with how its columns map to base table columns:
--- a base table maps to itself.
-col_map AS (
-  SELECT a.attrelid AS rel_oid, a.attnum AS rel_col, a.attrelid AS base_oid, a.attnum AS base_col
-  FROM pg_catalog.pg_attribute a
-  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'p', 'f')
-  WHERE a.attnum > 0 AND NOT a.attisdropped
-    AND (c.oid IN (SELECT oid FROM rels)
-         OR c.oid IN (SELECT base_oid FROM view_cols)
-         OR c.oid IN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' AND confrelid IN (SELECT oid FROM rels))
-         OR c.oid IN (SELECT confrelid FROM pg_catalog.pg_constraint WHERE contype = 'f' AND conrelid IN (SELECT oid FROM rels)))
-  UNION ALL
-  SELECT view_oid, view_col, base_oid, base_col FROM view_cols
-),
--- Keys (primary / unique) and foreign keys of base tables, seen through every relation whose
--- columns cover them.
-keys AS (
-  SELECT con.conrelid, con.contype, con.conkey
-  FROM pg_catalog.pg_constraint con
-  WHERE con.contype IN ('p', 'u')
-),
-rel_keys AS (
-  SELECT m.rel_oid, k.contype, k.conkey,
-    array_agg(ra.attname ORDER BY kc.ord) AS cols,
-    count(DISTINCT kc.ord) AS n
-  FROM keys k
-  CROSS JOIN LATERAL unnest(k.conkey) WITH ORDINALITY AS kc(attnum, ord)
-  JOIN (SELECT DISTINCT ON (rel_oid, base_oid, base_col) * FROM col_map ORDER BY rel_oid, base_oid, base_col, rel_col) m
-    ON m.base_oid = k.conrelid AND m.base_col = kc.attnum
-  JOIN pg_catalog.pg_attribute ra ON ra.attrelid = m.rel_oid AND ra.attnum = m.rel_col
-  WHERE m.rel_oid IN (SELECT oid FROM rels)
-  GROUP BY m.rel_oid, k.conrelid, k.contype, k.conkey
-  HAVING count(DISTINCT kc.ord) = cardinality(k.conkey)
+-- For each exposed view: the base table columns it exposes (the first view column wins when
+-- a base column appears twice).
+view_map AS (
+  SELECT DISTINCT ON (view_oid, base_oid, base_col) view_oid, view_col, base_oid, base_col
+  FROM view_cols
+  WHERE view_oid IN (SELECT oid FROM rels)
+  ORDER BY view_oid, base_oid, base_col, view_col
 ),
 fks AS (
   SELECT con.oid, con.conname, con.conrelid, con.confrelid, con.conkey, con.confkey
   FROM pg_catalog.pg_constraint con
-  WHERE con.contype = 'f'
+  -- conparentid: the copies Postgres makes of a foreign key for each partition
+  WHERE con.contype = 'f' AND con.conparentid = 0
 ),
--- One side of a foreign key (the constrained or the referenced columns) seen from a relation.
-fk_sides AS (
-  SELECT f.oid AS fk_oid, s.side, m.rel_oid,
-    array_agg(ra.attname ORDER BY kc.ord) AS cols
-  FROM fks f
-  CROSS JOIN LATERAL (VALUES ('from', f.conrelid, f.conkey), ('to', f.confrelid, f.confkey)) AS s(side, base_oid, key)
-  CROSS JOIN LATERAL unnest(s.key) WITH ORDINALITY AS kc(attnum, ord)
-  JOIN (SELECT DISTINCT ON (rel_oid, base_oid, base_col) * FROM col_map ORDER BY rel_oid, base_oid, base_col, rel_col) m
-    ON m.base_oid = s.base_oid AND m.base_col = kc.attnum
-  JOIN pg_catalog.pg_attribute ra ON ra.attrelid = m.rel_oid AND ra.attnum = m.rel_col
-  WHERE m.rel_oid IN (SELECT oid FROM rels)
-  GROUP BY f.oid, s.side, m.rel_oid, s.key
-  HAVING count(DISTINCT kc.ord) = cardinality(s.key)
+-- Column sets of base tables: primary keys ('p'), unique constraints ('u'), and both sides of
+-- foreign keys ('from' the constrained columns, 'to' the referenced ones).
+key_sets AS (
+  SELECT con.oid AS con_oid, con.contype::text AS kind, con.conrelid AS base_oid, con.conkey AS key
+  FROM pg_catalog.pg_constraint con
+  WHERE con.contype IN ('p', 'u') AND con.conparentid = 0
+  UNION ALL
+  SELECT f.oid, 'from', f.conrelid, f.conkey FROM fks f
+  UNION ALL
+  SELECT f.oid, 'to', f.confrelid, f.confkey FROM fks f
+),
+-- The same column sets by name, seen from the tables themselves and from every exposed view
+-- that exposes all their columns.
+rel_keys AS (
+  SELECT k.con_oid, k.kind, k.base_oid AS rel_oid,
+    ARRAY(
+      SELECT a.attname
+      FROM unnest(k.key) WITH ORDINALITY AS u(attnum, ord)
+      JOIN pg_catalog.pg_attribute a ON a.attrelid = k.base_oid AND a.attnum = u.attnum
+      ORDER BY u.ord) AS cols
+  FROM key_sets k
+  WHERE k.base_oid IN (SELECT oid FROM rels)
+  UNION ALL
+  SELECT k.con_oid, k.kind, m.view_oid, array_agg(a.attname ORDER BY u.ord)
+  FROM key_sets k
+  CROSS JOIN LATERAL unnest(k.key) WITH ORDINALITY AS u(attnum, ord)
+  JOIN view_map m ON m.base_oid = k.base_oid AND m.base_col = u.attnum
+  JOIN pg_catalog.pg_attribute a ON a.attrelid = m.view_oid AND a.attnum = m.view_col
+  GROUP BY k.con_oid, k.kind, m.view_oid, k.key
+  HAVING count(*) = cardinality(k.key)
 ),
 fk_json AS (
   SELECT json_build_object(
@@ -132,8 +128,8 @@ fk_json AS (
     'ref_schema', r2.schema, 'ref_table', r2.name, 'ref_columns', b.cols
   ) AS j
   FROM fks f
-  JOIN fk_sides a ON a.fk_oid = f.oid AND a.side = 'from'
-  JOIN fk_sides b ON b.fk_oid = f.oid AND b.side = 'to'
+  JOIN rel_keys a ON a.con_oid = f.oid AND a.kind = 'from'
+  JOIN rel_keys b ON b.con_oid = f.oid AND b.kind = 'to'
   JOIN rels r1 ON r1.oid = a.rel_oid
   JOIN rels r2 ON r2.oid = b.rel_oid
   ORDER BY r1.schema, r1.name, f.conname, r2.name
@@ -155,9 +151,10 @@ col_json AS (
 ),
 key_json AS (
   SELECT k.rel_oid,
-    json_agg(k.cols) FILTER (WHERE k.contype = 'p') -> 0 AS pk,
-    json_agg(k.cols) FILTER (WHERE k.contype = 'u') AS uniques
+    json_agg(k.cols) FILTER (WHERE k.kind = 'p') -> 0 AS pk,
+    json_agg(k.cols ORDER BY k.cols) FILTER (WHERE k.kind = 'u') AS uniques
   FROM rel_keys k
+  WHERE k.kind IN ('p', 'u')
   GROUP BY k.rel_oid
 ),
 table_json AS (
