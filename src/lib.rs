@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod error;
 pub mod http;
+pub mod http_server;
 pub mod ipc;
 pub mod parse;
 pub mod plan;

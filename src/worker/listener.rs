@@ -1,4 +1,4 @@
-//! The HTTP front: accepts connections, reads requests with hyper, queues them, and hands each
+//! The HTTP front: accepts connections, reads requests (`crate::http_server`), queues them, and hands each
 //! to the next idle executor. Runs a current-thread tokio runtime on the worker's main thread,
 //! so the few Postgres calls it makes (database lookup, worker registration) stay on that thread.
 
@@ -7,19 +7,12 @@ use crate::guc;
 use crate::http::RawRequest;
 use crate::ipc;
 use crate::respond::{error_response, HttpResponse};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BackgroundWorkerStatus, DynamicBackgroundWorker,
     SignalWakeFlags,
 };
 use pgrx::pg_sys;
 use std::cell::Cell;
-use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -144,13 +137,13 @@ async fn run(host: String, port: i32) {
                 if let Ok((stream, _)) = accepted {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
-                    tokio::task::spawn_local(async move {
-                        let service = service_fn(move |req| handle(req, shared.clone()));
-                        let _ = http1::Builder::new()
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    });
+                    tokio::task::spawn_local(crate::http_server::serve_connection(
+                        stream,
+                        move |raw| {
+                            let shared = shared.clone();
+                            async move { forward(raw, &shared).await.unwrap_or_else(|e| error_response(&e)) }
+                        },
+                    ));
                 }
             }
             _ = tick.tick() => {
@@ -210,40 +203,7 @@ async fn exchange(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<Http
     ipc::decode_response(&buf)
 }
 
-async fn handle(
-    req: hyper::Request<Incoming>,
-    shared: Shared,
-) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let resp = match forward(req, &shared).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
-    };
-    let mut builder = hyper::Response::builder().status(resp.status);
-    for (k, v) in &resp.headers {
-        builder = builder.header(k.as_str(), v.as_str());
-    }
-    Ok(builder
-        .body(Full::new(Bytes::from(resp.body)))
-        .unwrap_or_else(|_| {
-            let mut r = hyper::Response::new(Full::new(Bytes::new()));
-            *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
-            r
-        }))
-}
-
-async fn forward(req: hyper::Request<Incoming>, shared: &Shared) -> Result<HttpResponse, ApiError> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                400,
-                "PGRST102",
-                format!("Could not read the request body: {e}"),
-            )
-        })?
-        .to_bytes();
+async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiError> {
     if shared.executors.get() == 0 {
         return Err(ApiError::new(
             503,
@@ -251,25 +211,6 @@ async fn forward(req: hyper::Request<Incoming>, shared: &Shared) -> Result<HttpR
             "Could not query the database for the schema cache. Retrying.",
         ));
     }
-    let raw = RawRequest {
-        method: parts.method.as_str().to_string(),
-        target: parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into()),
-        headers: parts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: body.to_vec(),
-    };
     let (reply, answer) = oneshot::channel();
     shared
         .jobs
