@@ -124,7 +124,10 @@ pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Vec<u8>>> {
     }
     let n = u32::from_le_bytes(len) as usize;
     if n > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "ipc frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "ipc frame too large",
+        ));
     }
     let mut buf = vec![0u8; n];
     r.read_exact(&mut buf)?;

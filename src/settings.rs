@@ -20,7 +20,10 @@ impl TxEnd {
         }
     }
     pub fn allows_override(&self) -> bool {
-        matches!(self, TxEnd::CommitAllowOverride | TxEnd::RollbackAllowOverride)
+        matches!(
+            self,
+            TxEnd::CommitAllowOverride | TxEnd::RollbackAllowOverride
+        )
     }
     pub fn default_rollback(&self) -> bool {
         matches!(self, TxEnd::Rollback | TxEnd::RollbackAllowOverride)
