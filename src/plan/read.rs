@@ -239,6 +239,8 @@ struct OutCol {
     expr: String,
     key: String,
     aggregate: bool,
+    /// a json value built by an embed (json has no equality: grouped as jsonb)
+    json: bool,
 }
 
 struct Builder<'q, 'a> {
@@ -500,6 +502,9 @@ impl<'q, 'a> Builder<'q, 'a> {
         out.sort_by_key(|(pos, _)| *pos);
         parts.cols = out.into_iter().flat_map(|(_, c)| c).collect();
         if parts.cols.iter().any(|c| c.aggregate) {
+            for c in parts.cols.iter_mut().filter(|c| c.json) {
+                c.expr = format!("({})::jsonb", c.expr);
+            }
             parts.group_by = parts
                 .cols
                 .iter()
@@ -521,6 +526,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 expr: format!("{q}.*"),
                 key: String::new(),
                 aggregate: false,
+                json: false,
             }),
             SelectItem::Field {
                 field,
@@ -563,6 +569,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                     expr,
                     key,
                     aggregate: aggregate.is_some(),
+                    json: false,
                 })
             }
             SelectItem::Embed { .. } => Err(ApiError::internal("embed in item list")),
@@ -583,6 +590,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                     },
                     key: k,
                     aggregate: false,
+                    json: !e.to_one(),
                 })
                 .collect()
         } else {
@@ -595,6 +603,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 expr,
                 key: e.key.clone(),
                 aggregate: false,
+                json: true,
             }]
         }
     }
@@ -881,8 +890,9 @@ fn body_sql(
         }
         MediaType::Csv => {
             let header = p.cast(&output_keys(tree).join(","), "text");
+            // like PostgREST, the header comes with the first row: no rows, no header
             format!(
-                "{header} || pg_catalog.chr(10) || coalesce(pg_catalog.string_agg(\
+                "CASE WHEN pg_catalog.count(*) = 0 THEN '' ELSE {header} END || pg_catalog.chr(10) || coalesce(pg_catalog.string_agg(\
                  pg_catalog.substr(_postgrest_t::text, 2, pg_catalog.length(_postgrest_t::text) - 2), \
                  pg_catalog.chr(10)), '')"
             )
