@@ -1,0 +1,171 @@
+"""Reloadable settings take effect on pg_reload_conf(), without a restart.
+
+Runs on its own cluster: these tests change the configuration."""
+
+import time
+
+import pytest
+
+from conftest import Cluster, make_jwt, wait_for
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    c = Cluster(name="config")
+    try:
+        c.start()
+        c.psql("""
+            CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_user::text $$;
+            CREATE FUNCTION my_sub() RETURNS text LANGUAGE sql STABLE AS $$ SELECT auth.user_id() $$;
+            CREATE FUNCTION req() RETURNS json LANGUAGE sql STABLE AS $$
+              SELECT json_build_object(
+                'method', current_setting('request.method', true),
+                'path', current_setting('request.path', true),
+                'header', current_setting('request.headers', true)::json ->> 'x-probe',
+                'claims', auth.session()) $$;
+            CREATE TABLE nums (n int PRIMARY KEY);
+            INSERT INTO nums SELECT generate_series(1, 50);
+            CREATE ROLE app_admin NOLOGIN;
+            GRANT app_admin TO authenticator;
+            GRANT USAGE ON SCHEMA public TO app_admin;
+        """)
+        yield c
+    finally:
+        c.destroy()
+
+
+def set_guc(c, name, value):
+    """ALTER SYSTEM + reload; value None resets."""
+    if value is None:
+        c.psql(f"ALTER SYSTEM RESET serendb_data_api.{name}; SELECT pg_reload_conf();")
+    else:
+        c.psql(f"ALTER SYSTEM SET serendb_data_api.{name} = '{value}'; SELECT pg_reload_conf();")
+
+
+def until(c, pred, timeout=10):
+    """Poll a request predicate: reload reaches the workers asynchronously."""
+    return wait_for(pred, timeout=timeout, interval=0.1)
+
+
+def test_request_settings_and_claims_visible_in_sql(cfg):
+    r = cfg.http("GET", "/rpc/req", {"X-Probe": "probe-value"}, token=cfg.token(sub="user-7"))
+    assert r.status == 200, r
+    body = r.json()
+    assert body["method"] == "GET"
+    assert body["path"] == "/rpc/req"
+    assert body["header"] == "probe-value"
+    assert body["claims"]["sub"] == "user-7"
+    assert body["claims"]["role"] == "authenticated"
+    r = cfg.http("POST", "/rpc/my_sub", None, {}, token=cfg.token(sub="user-8"))
+    assert r.status == 200 and r.json() == "user-8", r
+
+
+def test_jwt_secret_rotation(cfg):
+    old = cfg.token()
+    new_secret = "a-rotated-secret-that-is-long-enough-0123456789"
+    try:
+        set_guc(cfg, "jwt_secret", new_secret)
+        assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 401)
+        r = cfg.http("GET", "/nums?limit=1", token=old)
+        assert r.json()["code"] == "PGRST301", r
+        fresh = make_jwt({"sub": "u", "role": "authenticated", "exp": int(time.time()) + 60},
+                         secret=new_secret)
+        r = cfg.http("GET", "/nums?limit=1", token=fresh)
+        assert r.status == 200, r
+    finally:
+        set_guc(cfg, "jwt_secret", cfg.secret)
+    assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 200)
+
+
+def test_jwt_aud(cfg):
+    exp = int(time.time()) + 60
+    right = cfg.jwt({"sub": "u", "role": "authenticated", "aud": "my-api", "exp": exp})
+    wrong = cfg.jwt({"sub": "u", "role": "authenticated", "aud": "other-api", "exp": exp})
+    none = cfg.jwt({"sub": "u", "role": "authenticated", "exp": exp})
+    try:
+        set_guc(cfg, "jwt_aud", "my-api")
+        assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 401)
+        r = cfg.http("GET", "/nums?limit=1", token=wrong)
+        assert r.json()["code"] == "PGRST303", r
+        assert cfg.http("GET", "/nums?limit=1", token=right).status == 200
+        # PostgREST: a token without aud is accepted.
+        assert cfg.http("GET", "/nums?limit=1", token=none).status == 200
+    finally:
+        set_guc(cfg, "jwt_aud", None)
+    assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 200)
+
+
+def test_jwt_role_claim_key(cfg):
+    exp = int(time.time()) + 60
+    nested = cfg.jwt({"sub": "u", "app_metadata": {"role": "app_admin"}, "role": "authenticated",
+                      "exp": exp})
+    try:
+        set_guc(cfg, "jwt_role_claim_key", ".app_metadata.role")
+        assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "app_admin")
+    finally:
+        set_guc(cfg, "jwt_role_claim_key", None)
+    assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "authenticated")
+
+
+def test_default_role(cfg):
+    no_role = cfg.jwt({"sub": "u", "exp": int(time.time()) + 60})
+    assert cfg.http("GET", "/rpc/whoami", token=no_role).json() == "authenticated"
+    try:
+        set_guc(cfg, "default_role", "app_admin")
+        assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "app_admin")
+    finally:
+        set_guc(cfg, "default_role", None)
+    assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "authenticated")
+
+
+def test_db_max_rows(cfg):
+    t = cfg.token()
+    assert len(cfg.http("GET", "/nums", token=t).json()) == 50
+    try:
+        set_guc(cfg, "db_max_rows", "7")
+        assert until(cfg, lambda: len(cfg.http("GET", "/nums", token=t).json()) == 7)
+        r = cfg.http("GET", "/nums?order=n.desc", token=t)
+        assert [x["n"] for x in r.json()] == list(range(50, 43, -1))
+    finally:
+        set_guc(cfg, "db_max_rows", None)
+    assert until(cfg, lambda: len(cfg.http("GET", "/nums", token=t).json()) == 50)
+
+
+def test_db_tx_end_rollback(cfg):
+    t = cfg.token()
+    try:
+        set_guc(cfg, "db_tx_end", "rollback-allow-override")
+        # Wait until a write really is rolled back.
+        def rolled_back():
+            r = cfg.http("POST", "/nums", {"Prefer": "return=representation"}, {"n": 1000},
+                         token=t)
+            return r.status == 201 and cfg.psql("SELECT count(*) FROM nums WHERE n = 1000") == "0"
+        assert until(cfg, rolled_back)
+        r = cfg.http("POST", "/nums", {"Prefer": "tx=commit"}, {"n": 1001}, token=t)
+        assert r.status == 201, r
+        assert cfg.psql("SELECT count(*) FROM nums WHERE n = 1001") == "1"
+    finally:
+        set_guc(cfg, "db_tx_end", None)
+        cfg.psql("DELETE FROM nums WHERE n > 50")
+
+
+def test_db_schemas(cfg):
+    cfg.psql("""
+        CREATE SCHEMA IF NOT EXISTS v2;
+        CREATE TABLE IF NOT EXISTS v2.things (id int);
+        INSERT INTO v2.things VALUES (2);
+        GRANT USAGE ON SCHEMA v2 TO authenticated;
+        GRANT SELECT ON v2.things TO authenticated;
+    """)
+    t = cfg.token()
+    r = cfg.http("GET", "/things", {"Accept-Profile": "v2"}, token=t)
+    assert r.status == 406, r
+    assert r.json()["code"] == "PGRST106"
+    try:
+        set_guc(cfg, "db_schemas", "public, v2")
+        assert until(cfg, lambda: cfg.http("GET", "/things", {"Accept-Profile": "v2"},
+                                           token=t).status == 200)
+        assert cfg.http("GET", "/things", {"Accept-Profile": "v2"}, token=t).json() == [{"id": 2}]
+        assert cfg.http("GET", "/nums?limit=1", token=t).status == 200
+    finally:
+        set_guc(cfg, "db_schemas", None)
