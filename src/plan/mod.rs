@@ -44,12 +44,99 @@ pub fn plan(
         (Resource::Relation(name), Method::Get | Method::Head) => {
             read::plan_read(req, name, schema, settings)
         }
-        (Resource::Relation(_), Method::Options) | (Resource::Root, _) => Err(ApiError::new(
-            405,
-            "PGRST117",
-            "OPTIONS and the root endpoint are not supported yet",
+        (Resource::Relation(name), Method::Options) => options(req, name, schema),
+        // as PostgREST with `openapi-mode = disabled`
+        (Resource::Root, _) => Err(ApiError::new(
+            404,
+            "PGRST126",
+            "Root endpoint metadata is disabled",
         )),
         (Resource::Relation(_), _) => mutate::plan_mutation(req, schema, settings),
         (Resource::Rpc(_), _) => rpc::plan_rpc(req, schema, settings),
+    }
+}
+
+/// OPTIONS `/name`: the body is the `Allow` header value (`respond` turns it into the header).
+fn options(req: &ApiRequest, name: &str, schema: &SchemaCache) -> Result<Statement, ApiError> {
+    let table = schema
+        .table(&req.schema, name)
+        .ok_or_else(|| ApiError::table_not_found(&req.schema, name))?;
+    let mut allow = vec!["OPTIONS", "GET", "HEAD"];
+    if table.insertable {
+        allow.push("POST");
+    }
+    if table.insertable && table.updatable {
+        allow.push("PUT");
+    }
+    if table.updatable {
+        allow.push("PATCH");
+    }
+    if table.deletable {
+        allow.push("DELETE");
+    }
+    Ok(Statement {
+        sql:
+            "SELECT NULL::bigint AS total_result_set, 0::bigint AS page_total, $1::text AS body, \
+              NULL::text AS response_headers, NULL::text AS response_status, NULL::text AS location"
+                .to_string(),
+        params: vec![Some(allow.join(","))],
+        read_only: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{BodyType, MediaType, Preferences};
+    use crate::parse::ast::QueryParams;
+
+    fn req(method: Method, resource: Resource) -> ApiRequest {
+        ApiRequest {
+            method,
+            resource,
+            schema: "public".into(),
+            profile_given: false,
+            query: QueryParams::default(),
+            prefer: Preferences::default(),
+            accept: MediaType::Json,
+            content_type: BodyType::Json,
+            range: None,
+            headers: vec![],
+            body: vec![],
+        }
+    }
+
+    #[test]
+    fn options_lists_the_allowed_methods() {
+        let sc = SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
+            .unwrap();
+        let settings = Settings::default();
+        let st = plan(
+            &req(Method::Options, Resource::Relation("books".into())),
+            &sc,
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(
+            st.params,
+            vec![Some("OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE".to_string())]
+        );
+        let st = plan(
+            &req(
+                Method::Options,
+                Resource::Relation("project_task_counts".into()),
+            ),
+            &sc,
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(st.params, vec![Some("OPTIONS,GET,HEAD".to_string())]);
+        let e = plan(
+            &req(Method::Get, Resource::Relation("nope".into())),
+            &sc,
+            &settings,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, "PGRST205");
     }
 }
