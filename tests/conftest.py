@@ -2,7 +2,7 @@
 extension, driven over real HTTP.
 
 The session fixture `cluster` starts one throwaway cluster (2 workers, anon role `anonymous`,
-the README's `posts` seed); `make_cluster` starts extra ones for tests that need other settings
+the README's `posts` seed, the helper functions slow(s) and whoami()); `make_cluster` starts extra ones for tests that need other settings
 or that stop the server. Every cluster lives in its own temp dir under /tmp and is stopped and
 removed at the end, also when a test fails.
 
@@ -47,6 +47,13 @@ CREATE POLICY "crud-authenticated-policy-update" ON posts AS PERMISSIVE FOR UPDA
   WITH CHECK ((select auth.user_id() = "userId"));
 CREATE POLICY "crud-authenticated-policy-delete" ON posts AS PERMISSIVE FOR DELETE
   TO authenticated USING ((select auth.user_id() = "userId"));
+"""
+
+# Functions several test files use: a sleeper (slow queries, shutdown) and the executing role.
+HELPERS_SQL = """
+CREATE FUNCTION slow(s float8) RETURNS float8 LANGUAGE plpgsql AS $$
+BEGIN PERFORM pg_sleep(s); RETURN s; END $$;
+CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_user::text $$;
 """
 
 
@@ -173,7 +180,7 @@ class Cluster:
             if self.create_extension:
                 self.psql("CREATE EXTENSION serendb_data_api")
                 if self.seed:
-                    self.psql(SEED_SQL)
+                    self.psql(SEED_SQL + HELPERS_SQL)
                 self.wait_ready()
         return self
 

@@ -15,7 +15,6 @@ def cfg():
     try:
         c.start()
         c.psql("""
-            CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_user::text $$;
             CREATE FUNCTION my_sub() RETURNS text LANGUAGE sql STABLE AS $$ SELECT auth.user_id() $$;
             CREATE FUNCTION req() RETURNS json LANGUAGE sql STABLE AS $$
               SELECT json_build_object(

@@ -18,7 +18,6 @@ def error_fixtures(cluster):
         END $$;
         CREATE FUNCTION boom() RETURNS void LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'boom: %', 42; END $$;
-        CREATE FUNCTION whoami() RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_user::text $$;
         CREATE ROLE not_granted NOLOGIN;
         GRANT USAGE ON SCHEMA public TO not_granted;
         CREATE ROLE granted_role NOLOGIN;

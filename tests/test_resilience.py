@@ -22,8 +22,6 @@ CRASH_PATTERNS = [
 @pytest.fixture(scope="module", autouse=True)
 def resilience_fixtures(cluster):
     cluster.psql("""
-        CREATE FUNCTION slow(s float8) RETURNS float8 LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_sleep(s); RETURN s; END $$;
         CREATE FUNCTION echo(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT t $$;
     """)
     yield
@@ -253,8 +251,6 @@ def test_terminated_executor_is_replaced(make_cluster):
     assert r, c.http("GET", "/posts", token=t)
     assert c.postmaster_start_time() == start
     # Both executors are back: a slow request does not block a fast one.
-    c.psql("CREATE FUNCTION slow(s float8) RETURNS float8 LANGUAGE plpgsql AS $$ "
-           "BEGIN PERFORM pg_sleep(s); RETURN s; END $$;")
     assert wait_for(lambda: c.psql(
         "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'serendb_data_api executor'",
         db="postgres") == "2", timeout=20)
@@ -270,10 +266,6 @@ def test_terminated_executor_is_replaced(make_cluster):
 # Last: it stops its own cluster mid-request.
 def test_shutdown_with_request_in_flight_is_prompt(make_cluster):
     c = make_cluster(name="sigterm")
-    c.psql("""
-        CREATE FUNCTION slow(s float8) RETURNS float8 LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_sleep(s); RETURN s; END $$;
-    """)
     out = {}
 
     def run_slow():
