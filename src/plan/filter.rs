@@ -4,13 +4,14 @@
 //! reports bad values itself (22P02). An unknown column is referenced anyway (quoted), so
 //! Postgres raises 42703 as it does for PostgREST.
 
-use super::sql::{array_literal, ident, Params};
+use super::sql::{array_literal, ident, qualified, Params};
 use crate::error::ApiError;
 use crate::parse::ast::{
     Field, Filter, FtsOp, IsValue, JsonKey, JsonOp, LogicOp, LogicTree, Operation, Quantifier,
     SimpleOp,
 };
 use crate::schema_cache::model::Table;
+use crate::schema_cache::SchemaCache;
 
 /// A column reference (with its JSON path) as SQL, plus the SQL type of its value when known.
 pub fn field_sql(
@@ -19,12 +20,37 @@ pub fn field_sql(
     qual: &str,
     field: &Field,
 ) -> (String, Option<String>) {
-    let col = table.column(&field.name);
-    let base = format!("{qual}.{}", ident(&field.name));
+    field_sql_in(p, None, table, qual, field)
+}
+
+/// [`field_sql`] that also knows the computed columns of `schema` (`full_name(people)` used as
+/// `select=full_name`).
+pub fn field_sql_in(
+    p: &mut Params,
+    schema: Option<&SchemaCache>,
+    table: &Table,
+    qual: &str,
+    field: &Field,
+) -> (String, Option<String>) {
+    let computed = || schema.and_then(|s| s.computed_column(table, &field.name));
+    let (base, data_type) = match table.column(&field.name) {
+        Some(c) => (
+            format!("{qual}.{}", ident(&field.name)),
+            Some(c.data_type.as_str()),
+        ),
+        None => match computed() {
+            Some(f) => (
+                format!("{}({qual})", qualified(&f.schema, &f.name)),
+                Some(f.data_type.as_str()),
+            ),
+            // unknown: referenced anyway so that Postgres raises 42703
+            None => (format!("{qual}.{}", ident(&field.name)), None),
+        },
+    };
     if field.json_path.is_empty() {
-        return (base, col.map(|c| c.data_type.clone()));
+        return (base, data_type.map(String::from));
     }
-    let col_type = col.map(|c| c.data_type.as_str()).unwrap_or("jsonb");
+    let col_type = data_type.unwrap_or("jsonb");
     let (mut expr, json_type) = match col_type {
         "json" => (base, "json"),
         "jsonb" => (base, "jsonb"),
@@ -109,7 +135,18 @@ pub fn filter_sql(
     qual: &str,
     f: &Filter,
 ) -> Result<String, ApiError> {
-    let (expr, ty) = field_sql(p, table, qual, &f.field);
+    filter_sql_in(p, None, table, qual, f)
+}
+
+/// [`filter_sql`] that also knows the computed columns of `schema`.
+pub fn filter_sql_in(
+    p: &mut Params,
+    schema: Option<&SchemaCache>,
+    table: &Table,
+    qual: &str,
+    f: &Filter,
+) -> Result<String, ApiError> {
+    let (expr, ty) = field_sql_in(p, schema, table, qual, &f.field);
     let ty = ty.as_deref();
     let cond = match &f.operation {
         Operation::Simple {
@@ -242,7 +279,28 @@ pub fn logic_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema_cache::SchemaCache;
+    use crate::schema_cache::model::ComputedColumn;
+
+    #[test]
+    fn computed_columns_apply_the_function_to_the_row() {
+        let mut sc =
+            SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
+                .unwrap();
+        sc.computed_columns.push(ComputedColumn {
+            schema: "public".into(),
+            table: "authors".into(),
+            name: "display_name".into(),
+            data_type: "text".into(),
+        });
+        let t = sc.table("public", "authors").unwrap();
+        let mut p = Params::new();
+        let (e, ty) = field_sql_in(&mut p, Some(&sc), t, "\"a\"", &Field::col("display_name"));
+        assert_eq!(e, "\"public\".\"display_name\"(\"a\")");
+        assert_eq!(ty.as_deref(), Some("text"));
+        let (e, ty) = field_sql(&mut p, t, "\"a\"", &Field::col("display_name"));
+        assert_eq!(e, "\"a\".\"display_name\"");
+        assert_eq!(ty, None);
+    }
 
     fn books() -> Table {
         let sc = SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))

@@ -7,7 +7,7 @@
 //! `json_agg` of the child rows. `!inner` and `rel=not.is.null` keep only parents whose lateral
 //! found rows. Postgres builds the whole body (`json_agg`, CSV text).
 
-use super::filter::{default_key, field_sql, filter_sql, logic_sql_with};
+use super::filter::{default_key, field_sql_in, filter_sql_in, logic_sql_with};
 use super::relationships::{self, Relationship};
 use super::sql::{checked_cast_type, ident, qualified, Params};
 use super::Statement;
@@ -406,7 +406,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 .flat_map(|(_, t)| t.iter());
             for term in terms {
                 let expr = match &term.relation {
-                    None => field_sql(self.p, node.table, &q, &term.field).0,
+                    None => field_sql_in(self.p, Some(self.schema), node.table, &q, &term.field).0,
                     Some(rel) => {
                         let (i, e) = node
                             .embeds
@@ -458,7 +458,9 @@ impl<'q, 'a> Builder<'q, 'a> {
                     let e = &node.embeds[i];
                     parts.conds.push(exists_cond(&e.lateral, is_null));
                 } else {
-                    parts.conds.push(filter_sql(self.p, node.table, &q, f)?);
+                    parts
+                        .conds
+                        .push(filter_sql_in(self.p, Some(self.schema), node.table, &q, f)?);
                 }
             }
             let trees: Vec<&LogicTree> = self
@@ -470,11 +472,12 @@ impl<'q, 'a> Builder<'q, 'a> {
                 .collect();
             for t in trees {
                 let table = node.table;
+                let schema = self.schema;
                 let cond = logic_sql_with(self.p, t, &mut |p, f| {
                     if let Some((i, is_null)) = embed_null_filter(node, f) {
                         Ok(exists_cond(&node.embeds[i].lateral, is_null))
                     } else {
-                        filter_sql(p, table, &q, f)
+                        filter_sql_in(p, Some(schema), table, &q, f)
                     }
                 })?;
                 parts.conds.push(cond);
@@ -538,7 +541,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 let mut expr = if field.name.is_empty() {
                     String::new()
                 } else {
-                    field_sql(self.p, node.table, q, field).0
+                    field_sql_in(self.p, Some(self.schema), node.table, q, field).0
                 };
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {})", checked_cast_type(c)?);
@@ -664,7 +667,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 }
             }
             for (name, field) in hidden {
-                let (expr, _) = field_sql(self.p, child.table, &cq, field);
+                let (expr, _) = field_sql_in(self.p, Some(self.schema), child.table, &cq, field);
                 cols.push(format!("{expr} AS {}", ident(name)));
             }
             let mut sql = format!("SELECT {} FROM {from}", cols.join(", "));

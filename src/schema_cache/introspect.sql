@@ -28,7 +28,7 @@ typ AS (
   LEFT JOIN pg_catalog.pg_namespace en ON en.oid = et.typnamespace
 ),
 rels AS (
-  SELECT c.oid, e.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+  SELECT c.oid, e.nspname AS schema, c.relname AS name, c.relkind::text AS kind, c.reltype,
     CASE WHEN c.relkind IN ('r', 'p') THEN 28 ELSE pg_catalog.pg_relation_is_updatable(c.oid, true) END AS upd
   FROM pg_catalog.pg_class c
   JOIN exposed e ON e.oid = c.relnamespace
@@ -224,8 +224,20 @@ function_json AS (
   LEFT JOIN pg_catalog.pg_class rc ON rc.oid = rt.typrelid AND rc.relkind IN ('r', 'v', 'm', 'f', 'p')
   LEFT JOIN pg_catalog.pg_namespace rn ON rn.oid = rc.relnamespace
   ORDER BY p.nspname, p.proname, p.oid
+),
+-- Computed columns: functions of a relation's schema taking its row as their only argument.
+computed_json AS (
+  SELECT json_build_object(
+    'schema', r.schema, 'table', r.name, 'name', p.proname, 'data_type', t.name
+  ) AS j
+  FROM procs p
+  JOIN rels r ON r.reltype = p.proargtypes[0] AND r.schema = p.nspname
+  JOIN typ t ON t.oid = p.prorettype
+  WHERE p.pronargs = 1 AND NOT p.proretset
+  ORDER BY r.schema, r.name, p.proname
 )
 SELECT json_build_object(
+  'computed_columns', coalesce((SELECT json_agg(j) FROM computed_json), '[]'),
   'tables', coalesce((SELECT json_agg(j) FROM table_json), '[]'),
   'foreign_keys', coalesce((SELECT json_agg(j) FROM fk_json), '[]'),
   'functions', coalesce((SELECT json_agg(j) FROM function_json), '[]')

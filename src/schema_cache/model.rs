@@ -99,6 +99,18 @@ pub struct Function {
     pub volatility: String,
 }
 
+/// A function of a relation's schema taking the relation's row as its only argument
+/// (`full_name(people)`): usable like a column (`select=full_name`, filters, order).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ComputedColumn {
+    pub schema: String,
+    pub table: String,
+    /// the function's name (also the column's)
+    pub name: String,
+    /// `format_type` of the result
+    pub data_type: String,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct SchemaCache {
     pub tables: Vec<Table>,
@@ -106,6 +118,8 @@ pub struct SchemaCache {
     pub foreign_keys: Vec<ForeignKey>,
     #[serde(default)]
     pub functions: Vec<Function>,
+    #[serde(default)]
+    pub computed_columns: Vec<ComputedColumn>,
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
 }
@@ -131,6 +145,12 @@ impl SchemaCache {
         self.index
             .get(&(schema.to_string(), name.to_string()))
             .map(|&i| &self.tables[i])
+    }
+
+    pub fn computed_column(&self, table: &Table, name: &str) -> Option<&ComputedColumn> {
+        self.computed_columns
+            .iter()
+            .find(|c| c.schema == table.schema && c.table == table.name && c.name == name)
     }
 
     pub fn functions_named<'a>(
