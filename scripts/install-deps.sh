@@ -21,12 +21,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
-# The Debian package creates and starts a `main` cluster on 5432; we never use it.
-if command -v pg_lsclusters >/dev/null 2>&1 && pg_lsclusters 2>/dev/null | grep -q '^15 *main .*online'; then
-  log "stopping Debian's default 15/main cluster (unused)"
-  as_root pg_ctlcluster 15 main stop || true
-fi
-
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs) first"
 
 if [ "$(cargo pgrx --version 2>/dev/null || true)" != "cargo-pgrx $PGRX_VERSION" ]; then
