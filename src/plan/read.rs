@@ -249,6 +249,7 @@ struct Builder<'q, 'a> {
     query: &'a QueryParams,
     aggregates_enabled: bool,
     counter: usize,
+    root_alias: String,
 }
 
 impl<'q, 'a> Builder<'q, 'a> {
@@ -264,10 +265,12 @@ impl<'q, 'a> Builder<'q, 'a> {
             query,
             aggregates_enabled,
             counter: 0,
+            root_alias: String::new(),
         }
     }
 
     fn tree(&mut self, table: &'a Table) -> Result<Node<'a>, ApiError> {
+        self.root_alias = table.name.clone();
         let node = self.node(table, table.name.clone(), vec![], &self.query.select, false)?;
         self.check_paths(&node)?;
         Ok(node)
@@ -308,7 +311,11 @@ impl<'q, 'a> Builder<'q, 'a> {
                     let key = alias.clone().unwrap_or_else(|| name.clone());
                     self.counter += 1;
                     let n = self.counter;
-                    let child_alias = format!("{}_{n}", rel.target.name);
+                    // the root is aliased by its bare name: a child must not shadow it
+                    let mut child_alias = format!("{}_{n}", rel.target.name);
+                    if child_alias == self.root_alias {
+                        child_alias = format!("pgrst_{n}");
+                    }
                     let mut child_path = node.path.clone();
                     child_path.push(key.clone());
                     let child = self.node(rel.target, child_alias, child_path, select, true)?;
