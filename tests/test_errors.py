@@ -117,7 +117,8 @@ def test_role_granted_to_authenticator_is_used(cluster):
     assert r.json() == "granted_role"
 
 
-@pytest.mark.parametrize("role", ["not_granted", "no_such_role_at_all", "postgres"])
+@pytest.mark.parametrize("role", ["not_granted", "no_such_role_at_all", "postgres",
+                                  "pg_read_server_files", "", 'authenticated"; DROP TABLE uniq_items; --'])
 def test_role_not_granted_to_authenticator_never_runs(cluster, role):
     """A role the authenticator may not switch to (not granted, missing, or a superuser) is
     refused and nothing runs as that role."""
@@ -130,3 +131,27 @@ def test_role_not_granted_to_authenticator_never_runs(cluster, role):
                      token=cluster.token(role=role))
     assert r.status in (400, 401, 403), r
     assert cluster.psql("SELECT count(*) FROM uniq_items") == before
+
+
+def test_nothing_outside_the_exposed_schemas(cluster):
+    t = cluster.token()
+    for fn in ["pg_read_file?filename=/etc/passwd", "pg_sleep?seconds=0", "user_id"]:
+        assert_error(cluster.http("GET", f"/rpc/{fn}", token=t), 404, "PGRST202")
+    for rel in ["pg_authid", "pg_catalog.pg_authid", "pg_roles"]:
+        assert_error(cluster.http("GET", f"/{rel}", token=t), 404, "PGRST205")
+    for profile in ["pg_catalog", "auth", "information_schema"]:
+        body = assert_error(cluster.http("GET", "/posts", {"Accept-Profile": profile}, token=t),
+                            406, "PGRST106")
+        assert profile in body["message"]
+
+
+def test_values_are_never_sql(cluster):
+    t = cluster.token()
+    for path in ["/uniq_items?id=eq.1);DROP%20TABLE%20uniq_items;--",
+                 "/uniq_items?name=eq.a'%20OR%20'1'='1",
+                 "/uniq_items?name=in.(a')%20OR%20true%20--)"]:
+        r = cluster.http("GET", path, token=t)
+        assert r.status == 400 or (r.status == 200 and r.json() == []), r
+    r = cluster.http("GET", "/uniq_items?select=name&name=eq.a'%20OR%20'1'='1", token=t)
+    assert r.status == 200 and r.json() == [], r
+    assert cluster.psql("SELECT to_regclass('public.uniq_items') IS NOT NULL") == "t"
