@@ -106,6 +106,42 @@ pub fn install() {
     }
 }
 
+// Not in pgrx's bindings (commands/async.h).
+extern "C-unwind" {
+    static mut notifyInterruptPending: pg_sys::sig_atomic_t;
+    fn ProcessNotifyInterrupt(flush: bool);
+    fn Async_Listen(channel: *const std::ffi::c_char);
+}
+
+/// `NOTIFY pgrst` (PostgREST's 'reload schema' / 'reload config') marks the schema cache stale.
+/// The payload is not readable from a background worker, so any notification reloads both.
+/// The SQL command LISTEN is refused in background workers because they would never drain the
+/// queue; Postgres lets a worker call Async_Listen directly when it does, as
+/// [`process_notifications`] does after every wake-up.
+pub fn listen_for_reload() {
+    if let Err(e) = in_transaction(false, || {
+        unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| Async_Listen(c"pgrst".as_ptr())) };
+        Ok(((), true))
+    }) {
+        pgrx::log!("serendb_data_api: LISTEN pgrst failed, NOTIFY reloads are off: {e}");
+    }
+}
+
+/// Consumes pending notifications (outside a transaction, between requests).
+pub fn process_notifications() {
+    if unsafe { std::ptr::read_volatile(&raw const notifyInterruptPending) } == 0 {
+        return;
+    }
+    SCHEMA_STALE.store(true, Ordering::Relaxed);
+    ROLES_STALE.store(true, Ordering::Relaxed);
+    pgrx::PgTryBuilder::new(|| unsafe {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| ProcessNotifyInterrupt(false));
+        pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
+    })
+    .catch_others(|_| unsafe { pg_sys::AbortCurrentTransaction() })
+    .execute();
+}
+
 fn unpack_sqlstate(code: i32) -> String {
     (0..5)
         .map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char)

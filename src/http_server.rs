@@ -49,7 +49,9 @@ where
                     headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
                     body: message.as_bytes().to_vec(),
                 };
-                let _ = stream.write_all(&encode_response(&resp, false, false)).await;
+                let _ = stream
+                    .write_all(&encode_response(&resp, false, false))
+                    .await;
                 return;
             }
         }
@@ -159,7 +161,10 @@ fn body_kind(req: &RawRequest) -> Result<BodyKind, Stop> {
     }
 }
 
-async fn read_line<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Result<Vec<u8>, Stop> {
+async fn read_line<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<u8>, Stop> {
     loop {
         if let Some(pos) = buf.windows(2).position(|w| w == b"\r\n") {
             let line: Vec<u8> = buf.drain(..pos + 2).take(pos).collect();
@@ -172,7 +177,10 @@ async fn read_line<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> R
     }
 }
 
-async fn read_chunked<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Result<Vec<u8>, Stop> {
+async fn read_chunked<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<u8>, Stop> {
     let mut body = Vec::new();
     loop {
         let line = read_line(stream, buf).await?;
@@ -207,9 +215,14 @@ fn reason(status: u16) -> &'static str {
 
 pub fn encode_response(resp: &HttpResponse, is_head: bool, keep_alive: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(resp.body.len() + 256);
-    out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).as_bytes());
+    out.extend_from_slice(
+        format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).as_bytes(),
+    );
     for (k, v) in &resp.headers {
-        if k.eq_ignore_ascii_case("content-length") || k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
+        if k.eq_ignore_ascii_case("content-length")
+            || k.contains(['\r', '\n'])
+            || v.contains(['\r', '\n'])
+        {
             continue;
         }
         out.extend_from_slice(k.as_bytes());
@@ -247,7 +260,11 @@ mod tests {
             async move {
                 let body = format!("{} {}", req.method, req.target).into_bytes();
                 seen.borrow_mut().push(req);
-                HttpResponse { status: 200, headers: vec![], body }
+                HttpResponse {
+                    status: 200,
+                    headers: vec![],
+                    body,
+                }
             }
         })
         .await;
@@ -258,14 +275,19 @@ mod tests {
     }
 
     fn rt() -> tokio::runtime::Runtime {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     #[test]
     fn accepts_postgrest_query_characters() {
         rt().block_on(async {
-            let (reqs, out) =
-                roundtrip(b"GET /t?select=j->>a&x=eq.\"a|b\"&y=eq.\\^`<> HTTP/1.1\r\nHost: x\r\n\r\n").await;
+            let (reqs, out) = roundtrip(
+                b"GET /t?select=j->>a&x=eq.\"a|b\"&y=eq.\\^`<> HTTP/1.1\r\nHost: x\r\n\r\n",
+            )
+            .await;
             assert_eq!(reqs[0].target, "/t?select=j->>a&x=eq.\"a|b\"&y=eq.\\^`<>");
             assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 200 OK\r\n"));
         });
@@ -300,10 +322,18 @@ mod tests {
 
     #[test]
     fn head_and_no_content_have_no_body() {
-        let resp = HttpResponse { status: 200, headers: vec![], body: b"[1]".to_vec() };
+        let resp = HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: b"[1]".to_vec(),
+        };
         let out = String::from_utf8(encode_response(&resp, true, true)).unwrap();
         assert!(out.ends_with("Content-Length: 3\r\n\r\n"));
-        let resp = HttpResponse { status: 204, headers: vec![], body: vec![] };
+        let resp = HttpResponse {
+            status: 204,
+            headers: vec![],
+            body: vec![],
+        };
         let out = String::from_utf8(encode_response(&resp, false, false)).unwrap();
         assert!(!out.contains("Content-Length"));
     }
