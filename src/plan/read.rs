@@ -634,7 +634,11 @@ impl<'q, 'a> Builder<'q, 'a> {
         let target = qualified(&child.table.schema, &child.table.name);
         let mut from = format!("{target} AS {cq}");
         let mut join_conds: Vec<String> = vec![];
+        if let Some(f) = e.rel.function {
+            from = format!("{}({pq}) AS {cq}", qualified(&f.schema, &f.function));
+        }
         match &e.rel.junction {
+            None if e.rel.function.is_some() => {}
             None => {
                 for (s, t) in &e.rel.columns {
                     join_conds.push(format!("{cq}.{} = {pq}.{}", ident(t), ident(s)));
@@ -683,7 +687,9 @@ impl<'q, 'a> Builder<'q, 'a> {
                 sql.push_str(j);
             }
             let conds: Vec<String> = join_conds.into_iter().chain(parts.conds.clone()).collect();
-            sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+            if !conds.is_empty() {
+                sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+            }
             if !parts.group_by.is_empty() {
                 sql.push_str(&format!(" GROUP BY {}", parts.group_by.join(", ")));
             }

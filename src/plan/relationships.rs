@@ -2,7 +2,7 @@
 //! through views, junction tables), with PostgREST's disambiguation rules and errors.
 
 use crate::error::ApiError;
-use crate::schema_cache::model::{ForeignKey, Table};
+use crate::schema_cache::model::{ComputedRelationship, ForeignKey, Table};
 use crate::schema_cache::SchemaCache;
 use serde_json::json;
 
@@ -57,6 +57,8 @@ pub struct Relationship<'a> {
     /// (source column, target column) pairs of a direct relationship
     pub columns: Vec<(String, String)>,
     pub junction: Option<Junction<'a>>,
+    /// a computed relationship: the function returning the target rows for a source row
+    pub function: Option<&'a ComputedRelationship>,
 }
 
 impl Relationship<'_> {
@@ -166,6 +168,7 @@ pub fn relationships_from<'a>(schema: &'a SchemaCache, source: &'a Table) -> Vec
                     fk: Some(fk),
                     columns: pairs(&fk.columns, &fk.ref_columns),
                     junction: None,
+                    function: None,
                 });
             }
         }
@@ -183,6 +186,7 @@ pub fn relationships_from<'a>(schema: &'a SchemaCache, source: &'a Table) -> Vec
                     fk: Some(fk),
                     columns: pairs(&fk.ref_columns, &fk.columns),
                     junction: None,
+                    function: None,
                 });
             }
         }
@@ -226,6 +230,27 @@ pub fn relationships_from<'a>(schema: &'a SchemaCache, source: &'a Table) -> Vec
                     fk_source,
                     fk_target,
                 }),
+                function: None,
+            });
+        }
+    }
+    for f in &schema.computed_relationships {
+        if f.schema != source.schema || f.table != source.name {
+            continue;
+        }
+        if let Some(target) = schema.table(&f.target_schema, &f.target_table) {
+            out.push(Relationship {
+                cardinality: if f.to_one {
+                    Cardinality::ManyToOne
+                } else {
+                    Cardinality::OneToMany
+                },
+                source,
+                target,
+                fk: None,
+                columns: vec![],
+                junction: None,
+                function: Some(f),
             });
         }
     }
@@ -242,8 +267,16 @@ pub fn find<'a>(
     hint: Option<&str>,
 ) -> Result<Relationship<'a>, ApiError> {
     let all = relationships_from(schema, source);
+    // a computed relationship is embedded by its function's name and wins over foreign keys
+    if let Some(r) = all
+        .iter()
+        .find(|r| r.function.is_some_and(|f| f.function == target))
+    {
+        return Ok(r.clone());
+    }
     let mut found: Vec<Relationship<'a>> = all
         .into_iter()
+        .filter(|r| r.function.is_none())
         .filter(|r| {
             let by_name = r.target.name == target;
             let card = r.cardinality;
@@ -384,6 +417,28 @@ mod tests {
         assert_eq!(r.cardinality, Cardinality::ManyToOne);
         let r = find_in(&sc, "librarians", "librarians", Some("manager_id")).unwrap();
         assert_eq!(r.cardinality, Cardinality::OneToMany);
+    }
+
+    #[test]
+    fn computed_relationships_by_function_name() {
+        let mut sc = cache();
+        sc.computed_relationships.push(ComputedRelationship {
+            schema: "public".into(),
+            table: "authors".into(),
+            function: "recent_books".into(),
+            target_schema: "public".into(),
+            target_table: "books".into(),
+            to_one: false,
+        });
+        let r = find_in(&sc, "authors", "recent_books", None).unwrap();
+        assert_eq!(r.cardinality, Cardinality::OneToMany);
+        assert_eq!(r.target.name, "books");
+        assert!(r.function.is_some());
+        // the table name still finds the foreign key
+        assert!(find_in(&sc, "authors", "books", None)
+            .unwrap()
+            .function
+            .is_none());
     }
 
     #[test]

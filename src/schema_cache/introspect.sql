@@ -176,7 +176,7 @@ table_json AS (
 ),
 procs AS (
   SELECT p.oid, e.nspname, p.proname, p.pronargs, p.pronargdefaults, p.prorettype, p.proretset,
-    p.provolatile, p.proallargtypes, p.proargtypes, p.proargmodes, p.proargnames
+    p.provolatile, p.proallargtypes, p.proargtypes, p.proargmodes, p.proargnames, p.prorows
   FROM pg_catalog.pg_proc p
   JOIN exposed e ON e.oid = p.pronamespace
   WHERE p.prokind = 'f'
@@ -235,8 +235,23 @@ computed_json AS (
   JOIN typ t ON t.oid = p.prorettype
   WHERE p.pronargs = 1 AND NOT p.proretset
   ORDER BY r.schema, r.name, p.proname
+),
+-- Computed relationships: functions taking a relation's row and returning rows of a relation
+-- (embedded by the function's name). `ROWS 1` makes a set-returning one to-one.
+computed_rel_json AS (
+  SELECT json_build_object(
+    'schema', r.schema, 'table', r.name, 'function', p.proname,
+    'target_schema', tr.schema, 'target_table', tr.name,
+    'to_one', NOT p.proretset OR p.prorows = 1
+  ) AS j
+  FROM procs p
+  JOIN rels r ON r.reltype = p.proargtypes[0] AND r.schema = p.nspname
+  JOIN rels tr ON tr.reltype = p.prorettype
+  WHERE p.pronargs = 1
+  ORDER BY r.schema, r.name, p.proname
 )
 SELECT json_build_object(
+  'computed_relationships', coalesce((SELECT json_agg(j) FROM computed_rel_json), '[]'),
   'computed_columns', coalesce((SELECT json_agg(j) FROM computed_json), '[]'),
   'tables', coalesce((SELECT json_agg(j) FROM table_json), '[]'),
   'foreign_keys', coalesce((SELECT json_agg(j) FROM fk_json), '[]'),

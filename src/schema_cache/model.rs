@@ -111,6 +111,19 @@ pub struct ComputedColumn {
     pub data_type: String,
 }
 
+/// A function taking a relation's row and returning rows of a relation (`books_of(authors)
+/// RETURNS SETOF books`): an embeddable relationship named after the function.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ComputedRelationship {
+    pub schema: String,
+    pub table: String,
+    pub function: String,
+    pub target_schema: String,
+    pub target_table: String,
+    /// not set-returning, or `ROWS 1`
+    pub to_one: bool,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct SchemaCache {
     pub tables: Vec<Table>,
@@ -120,6 +133,8 @@ pub struct SchemaCache {
     pub functions: Vec<Function>,
     #[serde(default)]
     pub computed_columns: Vec<ComputedColumn>,
+    #[serde(default)]
+    pub computed_relationships: Vec<ComputedRelationship>,
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
 }
