@@ -2,13 +2,16 @@
 -- ({"tables": [...], "foreign_keys": [...], "functions": [...]}) matching model::SchemaCache.
 -- Type names are schema-qualified outside pg_catalog so that casts (`$1::<data_type>`) work
 -- whatever the search_path of the request is.
+-- The catalog CTEs are NOT MATERIALIZED so the planner uses the catalogs' statistics and
+-- indexes: materialized, their row estimates explode and push the cost past jit_above_cost
+-- (JIT compilation then takes seconds).
 WITH
-exposed AS (
+exposed AS NOT MATERIALIZED (
   SELECT n.oid, n.nspname
   FROM pg_catalog.pg_namespace n
   WHERE n.nspname = ANY ($1::text[])
 ),
-typ AS (
+typ AS NOT MATERIALIZED (
   SELECT t.oid,
     CASE
       WHEN n.nspname = 'pg_catalog' THEN pg_catalog.format_type(t.oid, NULL)
@@ -174,7 +177,7 @@ table_json AS (
   LEFT JOIN key_json k ON k.rel_oid = r.oid
   ORDER BY r.schema, r.name
 ),
-procs AS (
+procs AS NOT MATERIALIZED (
   SELECT p.oid, e.nspname, p.proname, p.pronargs, p.pronargdefaults, p.prorettype, p.proretset,
     p.provolatile, p.proallargtypes, p.proargtypes, p.proargmodes, p.proargnames, p.prorows
   FROM pg_catalog.pg_proc p
