@@ -1,5 +1,6 @@
 -- The schema cache in one query: $1 = text[] of exposed schemas; returns one json value
--- ({"tables": [...], "foreign_keys": [...], "functions": [...]}) matching model::SchemaCache.
+-- ({"tables", "foreign_keys", "functions", "computed_columns", "computed_relationships"})
+-- matching model::SchemaCache.
 -- Type names are schema-qualified outside pg_catalog so that casts (`$1::<data_type>`) work
 -- whatever the search_path of the request is.
 -- The catalog CTEs are NOT MATERIALIZED so the planner uses the catalogs' statistics and

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct Column {
     pub name: String,
-    /// `format_type(atttypid, NULL)`: schema-qualified where needed, no typmod
-    /// (usable in a cast: `$1::<data_type>`).
+    /// `format_type(atttypid, NULL)` for pg_catalog types (`integer`, `text[]`), else
+    /// `schema.name` (`public.book_format`, `public.book_format[]`): no typmod, and usable in a
+    /// cast (`$1::<data_type>`) whatever the search_path.
     pub data_type: String,
     /// `integer`, `text`, `jsonb`, `ARRAY`, `USER-DEFINED`...: the type's category name as
     /// information_schema.columns.data_type reports it.
