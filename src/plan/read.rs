@@ -120,6 +120,7 @@ pub(crate) fn plan_read(
     let page = root_page(req, settings)?;
     let mut p = Params::new();
     let mut b = Builder::new(&mut p, schema, &req.query, settings.aggregates_enabled);
+    b.max_rows = settings.max_rows;
     let tree = b.tree(table)?;
     let source = qualified(&table.schema, &table.name);
     let rows = b.root_rows(
@@ -248,6 +249,8 @@ struct Builder<'q, 'a> {
     schema: &'a SchemaCache,
     query: &'a QueryParams,
     aggregates_enabled: bool,
+    /// `db_max_rows`: also caps every embedded to-many resource (as PostgREST)
+    max_rows: Option<i64>,
     counter: usize,
     root_alias: String,
 }
@@ -264,6 +267,7 @@ impl<'q, 'a> Builder<'q, 'a> {
             schema,
             query,
             aggregates_enabled,
+            max_rows: None,
             counter: 0,
             root_alias: String::new(),
         }
@@ -708,12 +712,16 @@ impl<'q, 'a> Builder<'q, 'a> {
                 .iter()
                 .find(|(p, _)| *p == child.path)
                 .map(|(_, o)| *o);
+            if limit.is_some_and(|l| l < 0) {
+                return Err(range_error(
+                    "Limit should be greater than or equal to zero.",
+                ));
+            }
+            let limit = match (limit, self.max_rows) {
+                (Some(l), Some(m)) => Some(l.min(m)),
+                (l, m) => l.or(m),
+            };
             if let Some(l) = limit {
-                if l < 0 {
-                    return Err(range_error(
-                        "Limit should be greater than or equal to zero.",
-                    ));
-                }
                 inner.push_str(&format!(" LIMIT {l}"));
             }
             if let Some(o) = offset.filter(|o| *o > 0) {
@@ -1148,6 +1156,12 @@ mod tests {
         };
         let st = plan_read(&r, "items", &cache(), &settings).unwrap();
         assert!(st.sql.contains("LIMIT 1 OFFSET 2"));
+        // max_rows caps embedded to-many resources too
+        let q = select(vec![col("id"), embed("books", None, vec![col("id")])]);
+        let st = plan_read(&req("authors", q), "authors", &cache(), &settings).unwrap();
+        assert!(st
+            .sql
+            .contains("\"books_1\".\"author_id\" = \"authors\".\"id\" LIMIT 1)"));
         r.range = Some((3, Some(1)));
         assert_eq!(plan_of(&r).unwrap_err().status, 416);
         let mut q = select(vec![]);
