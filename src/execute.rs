@@ -164,8 +164,19 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
+static SECRET_PROBLEM_LOGGED: AtomicBool = AtomicBool::new(false);
+
 fn run(raw: &RawRequest, settings: &Settings) -> Result<HttpResponse, ApiError> {
-    let auth = auth::authenticate(raw.header("authorization"), settings, now())?;
+    let auth =
+        auth::authenticate(raw.header("authorization"), settings, now()).inspect_err(|e| {
+            // Once per executor: the administrator must learn why every JWT request fails.
+            if e.code == "PGRST300" && !SECRET_PROBLEM_LOGGED.swap(true, Ordering::Relaxed) {
+                pgrx::log!(
+                    "serendb_data_api: serendb_data_api.jwt_secret is missing or shorter than 32 \
+                 characters; requests with a JWT get 500 PGRST300"
+                );
+            }
+        })?;
     let req = http::parse_request(raw, settings)?;
     let anonymous = auth.anonymous;
     in_transaction(anonymous, || serve_in_transaction(&req, &auth, settings))
