@@ -16,6 +16,7 @@
 
 pub mod filter;
 pub mod mutate;
+pub mod openapi;
 pub mod read;
 pub mod relationships;
 pub mod rpc;
@@ -45,11 +46,12 @@ pub fn plan(
             read::plan_read(req, name, schema, settings)
         }
         (Resource::Relation(name), Method::Options) => options(req, name, schema),
-        // as PostgREST with `openapi-mode = disabled`
+        (Resource::Root, Method::Get | Method::Head) => openapi::plan_root(req, schema),
+        (Resource::Root, Method::Options) => Ok(allow_statement("OPTIONS,GET,HEAD")),
         (Resource::Root, _) => Err(ApiError::new(
-            404,
-            "PGRST126",
-            "Root endpoint metadata is disabled",
+            405,
+            "PGRST117",
+            "Unsupported HTTP method: the root endpoint only answers GET, HEAD and OPTIONS",
         )),
         (Resource::Relation(_), _) => mutate::plan_mutation(req, schema, settings),
         (Resource::Rpc(_), _) => rpc::plan_rpc(req, schema, settings),
@@ -74,14 +76,19 @@ fn options(req: &ApiRequest, name: &str, schema: &SchemaCache) -> Result<Stateme
     if table.deletable {
         allow.push("DELETE");
     }
-    Ok(Statement {
-        sql:
-            "SELECT NULL::bigint AS total_result_set, 0::bigint AS page_total, $1::text AS body, \
-              NULL::text AS response_headers, NULL::text AS response_status, NULL::text AS location"
-                .to_string(),
-        params: vec![Some(allow.join(","))],
+    Ok(allow_statement(&allow.join(",")))
+}
+
+/// A statement whose body is an `Allow` header value (`respond` answers OPTIONS with it).
+fn allow_statement(allow: &str) -> Statement {
+    Statement {
+        sql: "SELECT NULL::bigint AS total_result_set, 0::bigint AS page_total, \
+              $1::text AS body, NULL::text AS response_headers, NULL::text AS response_status, \
+              NULL::text AS location"
+            .to_string(),
+        params: vec![Some(allow.to_string())],
         read_only: true,
-    })
+    }
 }
 
 #[cfg(test)]
