@@ -1,0 +1,365 @@
+"""Issue 4, RPC: /rpc/<function> over POST and GET, argument passing (named, defaults,
+variadic, overloads, single unnamed json), result shapes (scalar, composite, SETOF, TABLE, void),
+read-grammar on set results, media types, and errors/headers/status raised or set by functions,
+over real HTTP against tests/fixtures/feature_schema.sql.
+
+Expected values are computed by calling the same functions through psql."""
+
+import http.client as httpclient
+import json
+import os
+import time
+
+import pytest
+
+from conftest import wait_for
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "feature_schema.sql")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def feature_schema(cluster):
+    with open(FIXTURE, encoding="utf-8") as f:
+        cluster.psql(f.read())
+    tok = cluster.token()
+    ok = wait_for(lambda: cluster.http("GET", "/rpc/ft_bad_status",
+                                       token=tok).status == 500, timeout=60)
+    assert ok, "the schema cache never picked up the feature fixture"
+    yield
+
+
+def call(cluster, method, path, body=None, headers=None, prefer=None):
+    hdrs = dict(headers or {})
+    if prefer:
+        hdrs["Prefer"] = prefer
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body)
+        hdrs.setdefault("Content-Type", "application/json")
+    return cluster.http(method, path, headers=hdrs, body=body, token=cluster.token())
+
+
+def sql_json(cluster, sql):
+    return json.loads(cluster.psql(sql))
+
+
+def log_rows(cluster):
+    return cluster.psql("SELECT coalesce(json_agg(l ORDER BY id), '[]') FROM ft_rpc_log l")
+
+
+def assert_error(r, status, code):
+    assert r.status == status, r
+    body = r.json()
+    assert set(body) == {"code", "message", "details", "hint"}, body
+    assert body["code"] == code, body
+    return body
+
+
+def set_guc(cluster, name, value):
+    if value is None:
+        cluster.psql(f"ALTER SYSTEM RESET serendb_data_api.{name}")
+    else:
+        cluster.psql(f"ALTER SYSTEM SET serendb_data_api.{name} = '{value}'")
+    cluster.psql("SELECT pg_reload_conf()")
+    time.sleep(1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# arguments
+# ---------------------------------------------------------------------------------------------
+
+def test_post_named_arguments_and_get_query_arguments(cluster):
+    expected = sql_json(cluster, "SELECT to_json(ft_add(20, 22))")
+    r = call(cluster, "POST", "/rpc/ft_add", {"a": 20, "b": 22})
+    assert r.status == 200 and r.json() == expected, r
+    assert r.header("Content-Type").startswith("application/json")
+    r = call(cluster, "GET", "/rpc/ft_add?a=20&b=22")
+    assert r.status == 200 and r.json() == expected, r
+    # argument order does not matter, names do
+    assert call(cluster, "GET", "/rpc/ft_add?b=22&a=20").json() == expected
+
+
+def test_stable_function_over_get(cluster):
+    r = call(cluster, "GET", "/rpc/ft_book_title?book_id=3")
+    assert r.status == 200, r
+    assert r.json() == sql_json(cluster, "SELECT to_json(ft_book_title(3))")
+
+
+def test_default_arguments(cluster):
+    r = call(cluster, "GET", "/rpc/ft_greet?name=bo")
+    assert r.json() == sql_json(cluster, "SELECT to_json(ft_greet('bo'))"), r
+    r = call(cluster, "POST", "/rpc/ft_greet", {"name": "bo", "greeting": "hi"})
+    assert r.json() == sql_json(cluster, "SELECT to_json(ft_greet('bo', 'hi'))"), r
+    assert r.json() != call(cluster, "GET", "/rpc/ft_greet?name=bo").json()
+
+
+def test_variadic_arguments(cluster):
+    expected = sql_json(cluster, "SELECT to_json(ft_sum_all(1, 2, 5))")
+    r = call(cluster, "GET", "/rpc/ft_sum_all?nums=1&nums=2&nums=5")
+    assert r.status == 200 and r.json() == expected, r
+    r = call(cluster, "POST", "/rpc/ft_sum_all", {"nums": [1, 2, 5]})
+    assert r.status == 200 and r.json() == expected, r
+    r = call(cluster, "POST", "/rpc/ft_sum_all", "nums=1&nums=2&nums=5",
+             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200 and r.json() == expected, r
+    r = call(cluster, "GET", "/rpc/ft_sum_all?nums=7")
+    assert r.status == 200 and r.json() == sql_json(cluster, "SELECT to_json(ft_sum_all(7))"), r
+
+
+def test_overloads_resolved_by_argument_names(cluster):
+    assert call(cluster, "GET", "/rpc/ft_area?side=3").json() == \
+        sql_json(cluster, "SELECT to_json(ft_area(3))")
+    assert call(cluster, "POST", "/rpc/ft_area", {"w": 3, "h": 4}).json() == \
+        sql_json(cluster, "SELECT to_json(ft_area(3, 4))")
+
+
+def test_ambiguous_overloads_are_300_pgrst203(cluster):
+    for r in (call(cluster, "GET", "/rpc/ft_describe?v=1"),
+              call(cluster, "POST", "/rpc/ft_describe", {"v": "1"})):
+        body = assert_error(r, 300, "PGRST203")
+        assert body["message"] == ("Could not choose the best candidate function between: "
+                                   "public.ft_describe(v => integer), "
+                                   "public.ft_describe(v => text)")
+        assert body["hint"] == ("Try renaming the parameters or the function itself in the "
+                                "database so function overloading can be resolved")
+
+
+@pytest.mark.parametrize("payload", [{"x": [1, 2], "y": {"z": None}}, {}, {"a": 1, "b": 2}])
+def test_single_unnamed_json_parameter_takes_the_body(cluster, payload):
+    r = call(cluster, "POST", "/rpc/ft_echo", payload)
+    assert r.status == 200, r
+    lit = json.dumps(payload).replace("'", "''")
+    assert r.json() == sql_json(cluster, f"SELECT ft_echo('{lit}'::json)")
+
+
+def test_array_body_uses_its_first_object_as_arguments(cluster):
+    r = call(cluster, "POST", "/rpc/ft_add", [{"a": 1, "b": 2}, {"a": 5, "b": 5}])
+    assert r.status == 200 and r.json() == sql_json(cluster, "SELECT to_json(ft_add(1, 2))"), r
+
+
+def test_form_urlencoded_arguments(cluster):
+    r = call(cluster, "POST", "/rpc/ft_greet", "name=a+b&greeting=hey%2C+you",
+             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 200, r
+    assert r.json() == sql_json(cluster, "SELECT to_json(ft_greet('a b', 'hey, you'))")
+
+
+def test_unknown_function_is_404_pgrst202(cluster):
+    body = assert_error(call(cluster, "GET", "/rpc/ft_nope"), 404, "PGRST202")
+    assert body["message"] == ("Could not find the function public.ft_nope without parameters "
+                               "in the schema cache")
+    assert body["details"] == ("Searched for the function public.ft_nope without parameters, "
+                               "but no matches were found in the schema cache.")
+    body = assert_error(call(cluster, "POST", "/rpc/ft_greet", {"name": "x", "bogus": 1}), 404,
+                        "PGRST202")
+    assert body["message"] == ("Could not find the function public.ft_greet(bogus, name) in the "
+                               "schema cache")
+    assert_error(call(cluster, "GET", "/rpc/ft_greet"), 404, "PGRST202")
+    assert_error(call(cluster, "GET", "/rpc/ft_add?a=1"), 404, "PGRST202")
+
+
+def test_bad_argument_value_is_400_22p02(cluster):
+    assert_error(call(cluster, "GET", "/rpc/ft_add?a=one&b=2"), 400, "22P02")
+
+
+# ---------------------------------------------------------------------------------------------
+# volatility
+# ---------------------------------------------------------------------------------------------
+
+def test_volatile_function_over_get_fails_read_only_and_writes_nothing(cluster):
+    before = log_rows(cluster)
+    body = assert_error(call(cluster, "GET", "/rpc/ft_log_call?name=get"), 405, "25006")
+    assert "read-only transaction" in body["message"]
+    assert_error(call(cluster, "GET", "/rpc/ft_bump?name=get"), 405, "25006")
+    assert log_rows(cluster) == before
+
+
+def test_volatile_function_over_post_writes(cluster):
+    n = int(cluster.psql("SELECT count(*) FROM ft_rpc_log WHERE name = 'post'"))
+    r = call(cluster, "POST", "/rpc/ft_bump", {"name": "post"})
+    assert r.status == 200 and r.json() == n + 1, r
+    assert int(cluster.psql("SELECT count(*) FROM ft_rpc_log WHERE name = 'post'")) == n + 1
+
+
+def test_tx_rollback_on_rpc_with_commit_allow_override(cluster):
+    set_guc(cluster, "db_tx_end", "commit-allow-override")
+    try:
+        before = log_rows(cluster)
+        r = call(cluster, "POST", "/rpc/ft_bump", {"name": "rolled"}, prefer="tx=rollback")
+        assert r.status == 200, r
+        assert "tx=rollback" in (r.header("Preference-Applied") or "")
+        assert log_rows(cluster) == before
+    finally:
+        set_guc(cluster, "db_tx_end", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# result shapes
+# ---------------------------------------------------------------------------------------------
+
+def test_scalar_composite_setof_table_and_setof_scalar_results(cluster):
+    assert call(cluster, "GET", "/rpc/ft_book?book_id=2").json() == \
+        sql_json(cluster, "SELECT to_json(ft_book(2))")
+    r = call(cluster, "GET", "/rpc/ft_books_min_pages?min_pages=200")
+    assert r.json() == sql_json(cluster, "SELECT json_agg(b) FROM ft_books_min_pages(200) b")
+    r = call(cluster, "GET", "/rpc/ft_author_stats?order=author_id")
+    assert r.json() == sql_json(cluster, "SELECT json_agg(s ORDER BY author_id) "
+                                         "FROM ft_author_stats() s")
+    r = call(cluster, "GET", "/rpc/ft_numbers?n=4")
+    assert r.json() == sql_json(cluster, "SELECT json_agg(n) FROM ft_numbers(4) n")
+    r = call(cluster, "GET", "/rpc/ft_books_min_pages?min_pages=100000")
+    assert r.status == 200 and r.json() == [] and r.header("Content-Range") == "*/*"
+
+
+def test_void_function_answers_204(cluster):
+    r = call(cluster, "POST", "/rpc/ft_noop")
+    assert r.status == 204 and r.body == b"", r
+    before = int(cluster.psql("SELECT count(*) FROM ft_rpc_log"))
+    r = call(cluster, "POST", "/rpc/ft_log_call", {"name": "void"})
+    assert r.status == 204 and r.body == b"", r
+    assert int(cluster.psql("SELECT count(*) FROM ft_rpc_log")) == before + 1
+
+
+def test_filters_order_limit_select_and_embeds_on_setof_results(cluster):
+    r = call(cluster, "GET", "/rpc/ft_books_min_pages?min_pages=100&select=id,title,"
+                             "ft_publishers(name)&mood=eq.happy&order=pages.desc&limit=2")
+    assert r.status == 200, r
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('id', b.id, 'title',
+        b.title, 'ft_publishers', (SELECT json_build_object('name', p.name) FROM ft_publishers p
+        WHERE p.id = b.publisher_id)) ORDER BY b.pages DESC) FROM (SELECT * FROM
+        ft_books_min_pages(100) WHERE mood = 'happy' ORDER BY pages DESC LIMIT 2) b""")
+    assert r.json() == expected and len(expected) == 2
+    assert r.header("Content-Range") == "0-1/*"
+    r = call(cluster, "GET", "/rpc/ft_author_stats?books=gt.1&select=author_id,total_pages"
+                             "&order=total_pages.desc&offset=1")
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('author_id', author_id,
+        'total_pages', total_pages) ORDER BY total_pages DESC) FROM (SELECT * FROM
+        ft_author_stats() WHERE books > 1 ORDER BY total_pages DESC OFFSET 1) s""")
+    assert r.json() == expected
+    # POST: arguments in the body, filters in the query string
+    r = call(cluster, "POST", "/rpc/ft_books_min_pages?select=id&or=(mood.eq.sad,mood.is.null)"
+                              "&order=id", {"min_pages": 50})
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('id', id) ORDER BY id)
+        FROM ft_books_min_pages(50) WHERE mood = 'sad' OR mood IS NULL""")
+    assert r.json() == expected
+
+
+def test_count_exact_on_setof_result(cluster):
+    n = int(cluster.psql("SELECT count(*) FROM ft_books_min_pages(100)"))
+    r = call(cluster, "GET", "/rpc/ft_books_min_pages?min_pages=100&select=id&limit=2",
+             prefer="count=exact")
+    assert r.status == 206, r
+    assert r.header("Content-Range") == f"0-1/{n}"
+
+
+def test_singular_accept_on_rpc(cluster):
+    accept = {"Accept": "application/vnd.pgrst.object+json"}
+    r = call(cluster, "GET", "/rpc/ft_books_min_pages?min_pages=400&select=id,title",
+             headers=accept)
+    assert r.status == 200, r
+    assert r.header("Content-Type").startswith("application/vnd.pgrst.object+json")
+    assert r.json() == sql_json(cluster, "SELECT json_build_object('id', id, 'title', title) "
+                                         "FROM ft_books_min_pages(400)")
+    n = int(cluster.psql("SELECT count(*) FROM ft_books_min_pages(100)"))
+    body = assert_error(call(cluster, "GET", "/rpc/ft_books_min_pages?min_pages=100",
+                             headers=accept), 406, "PGRST116")
+    assert body["details"] == f"The result contains {n} rows"
+    assert call(cluster, "GET", "/rpc/ft_add?a=1&b=1", headers=accept).json() == \
+        sql_json(cluster, "SELECT to_json(ft_add(1, 1))")
+
+
+def test_csv_from_a_function(cluster):
+    r = call(cluster, "GET", "/rpc/ft_author_stats?order=author_id",
+             headers={"Accept": "text/csv"})
+    assert r.status == 200, r
+    assert r.header("Content-Type").startswith("text/csv")
+    lines = cluster.psql("""SELECT string_agg(substr(s::text, 2, length(s::text) - 2), E'\\n'
+                            ORDER BY author_id) FROM ft_author_stats() s""")
+    assert r.text == "author_id,books,total_pages\n" + lines
+
+
+def test_head_on_a_function(cluster):
+    n = int(cluster.psql("SELECT count(*) FROM ft_numbers(3)"))
+    r = call(cluster, "HEAD", "/rpc/ft_numbers?n=3")
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("Content-Range") == f"0-{n - 1}/*"
+
+
+def test_unknown_accept_on_rpc_is_406(cluster):
+    assert_error(call(cluster, "GET", "/rpc/ft_add?a=1&b=2", headers={"Accept": "image/png"}),
+                 406, "PGRST107")
+
+
+# ---------------------------------------------------------------------------------------------
+# errors, status and headers from functions
+# ---------------------------------------------------------------------------------------------
+
+def status_line(cluster, path):
+    """(status, reason) of a GET, reason phrase included."""
+    c = httpclient.HTTPConnection("127.0.0.1", cluster.api_port, timeout=30)
+    try:
+        c.request("GET", path, headers={"Authorization": f"Bearer {cluster.token()}"})
+        r = c.getresponse()
+        r.read()
+        return r.status, r.reason
+    finally:
+        c.close()
+
+
+def test_raise_pt402_is_payment_required(cluster):
+    r = call(cluster, "POST", "/rpc/ft_pay")
+    body = assert_error(r, 402, "PT402")
+    assert body == {"code": "PT402", "message": "Payment Required", "details": "quota exceeded",
+                    "hint": "upgrade your plan"}
+
+
+def test_raise_sqlstate_pgrst_sets_status_headers_and_body(cluster):
+    r = call(cluster, "POST", "/rpc/ft_custom_error")
+    assert r.status == 409, r
+    assert r.json() == {"code": "FT123", "message": "Shelf is locked",
+                        "details": "locked by librarian", "hint": "come back tomorrow"}
+    assert r.header("X-Shelf") == "locked"
+    assert r.header("Retry-After") == "3600"
+    r = call(cluster, "GET", "/rpc/ft_odd_status_error")
+    assert r.status == 332, r
+    assert r.json() == {"code": "FT332", "message": "odd", "details": None, "hint": None}
+
+
+@pytest.mark.xfail(strict=True, reason="the status_text of RAISE SQLSTATE 'PGRST' DETAIL is "
+                                       "ignored; PostgREST uses it as the HTTP reason phrase "
+                                       "(RpcSpec 'gets message and details from raise sqlstate "
+                                       "PGRST')")
+def test_raise_sqlstate_pgrst_status_text_is_the_reason_phrase(cluster):
+    assert status_line(cluster, "/rpc/ft_custom_error") == (409, "Locked Shelf")
+
+
+def test_malformed_raise_sqlstate_pgrst_is_pgrst121(cluster):
+    body = assert_error(call(cluster, "POST", "/rpc/ft_bad_custom_error"), 500, "PGRST121")
+    assert body["message"] == "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error"
+
+
+def test_response_headers_and_status_set_by_the_function(cluster):
+    r = call(cluster, "GET", "/rpc/ft_custom_headers")
+    assert r.status == 203, r
+    assert r.json() == 7
+    assert r.header("X-Ft-One") == "1"
+    assert r.header("Cache-Control") == "max-age=60"
+    r = call(cluster, "POST", "/rpc/ft_created_void")
+    assert r.status == 201 and r.body == b"", r
+
+
+def test_malformed_response_headers_is_pgrst111(cluster):
+    body = assert_error(call(cluster, "GET", "/rpc/ft_bad_headers"), 500, "PGRST111")
+    assert body["message"] == ("response.headers guc must be a JSON array composed of objects "
+                               "with a single key and a string value")
+
+
+def test_malformed_response_status_is_pgrst112(cluster):
+    body = assert_error(call(cluster, "GET", "/rpc/ft_bad_status"), 500, "PGRST112")
+    assert body["message"] == "response.status guc must be a valid status code"
+
+
+def test_response_headers_also_apply_to_table_reads_through_rpc_filters(cluster):
+    # The GUCs are per request: a later plain read does not inherit them.
+    call(cluster, "GET", "/rpc/ft_custom_headers")
+    r = call(cluster, "GET", "/ft_tags?select=id&limit=1")
+    assert r.status == 200 and r.header("X-Ft-One") is None, r
