@@ -39,7 +39,11 @@ fn property(c: &Column, table: &Table, schema: &SchemaCache) -> Value {
         notes.push("This is a Primary Key.<pk/>".to_string());
     }
     for fk in &schema.foreign_keys {
-        if fk.schema != table.schema || fk.table != table.name {
+        // foreign keys seen through views repeat the tables' ones
+        let to_view = schema
+            .table(&fk.ref_schema, &fk.ref_table)
+            .is_some_and(|t| t.is_view());
+        if fk.schema != table.schema || fk.table != table.name || to_view {
             continue;
         }
         if let ([col], [ref_col]) = (fk.columns.as_slice(), fk.ref_columns.as_slice()) {
@@ -370,6 +374,14 @@ mod tests {
         assert!(doc["paths"]["/rpc/add_them"]["get"].is_object());
         assert!(doc["paths"]["/rpc/bump_hits"]["get"].is_null());
         assert!(doc["paths"].get("/releases").is_none(), "v2 only");
+        let note = books["properties"]["author_id"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(note.contains("Foreign Key to `authors.id`"));
+        let note = doc["definitions"]["reviews"]["properties"]["book_id"]["description"]
+            .as_str()
+            .unwrap();
+        assert!(!note.contains("book_catalog"));
         let items: Value = serde_json::from_str(st.params[1].as_deref().unwrap()).unwrap();
         assert!(items
             .as_array()
