@@ -1,0 +1,30 @@
+//! HTTP/1.1 framing: the fuzz bytes are everything a client sends on one connection
+//! (pipelined requests, Content-Length and chunked bodies, Expect, Connection).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serendb_data_api::http::RawRequest;
+use serendb_data_api::http_server::serve_connection;
+use serendb_data_api::respond::HttpResponse;
+use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+
+fuzz_target!(|data: &[u8]| {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let (mut client, server) = duplex(data.len() + 64 * 1024);
+        let _ = client.write_all(data).await;
+        let _ = client.shutdown().await;
+        let serve = serve_connection(server, |req: RawRequest| async move {
+            // echo parts of the request, so header encoding sees request-controlled text
+            HttpResponse {
+                status: 200 + (req.body.len() % 400) as u16,
+                headers: vec![("X-Target".into(), req.target.clone())],
+                body: req.body,
+            }
+        });
+        let mut out = Vec::new();
+        let _ = tokio::join!(serve, client.read_to_end(&mut out));
+    });
+});

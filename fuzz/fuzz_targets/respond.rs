@@ -1,0 +1,37 @@
+//! Request + result row -> HTTP response -> wire bytes. The result row's fields come from
+//! fuzz-only headers (`x-fuzz-total`, `x-fuzz-page-total`, `x-fuzz-inserted`,
+//! `x-fuzz-result-body`, `x-fuzz-response-headers`, `x-fuzz-response-status`,
+//! `x-fuzz-location`): in production they come from Postgres, partly from user functions
+//! (`response.headers`/`response.status`), so they are not trusted either.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use serendb_data_api::http::parse_request;
+use serendb_data_api::http_server::encode_response;
+use serendb_data_api::respond::{error_response, respond_with_inserted, QueryResult};
+use serendb_data_api_fuzz::{raw_request, settings_for};
+
+fuzz_target!(|data: &[u8]| {
+    let raw = raw_request(data);
+    let settings = settings_for(&raw);
+    let num = |name: &str| raw.header(name).and_then(|v| v.parse::<i64>().ok());
+    let text = |name: &str| raw.header(name).map(str::to_string);
+    let resp = match parse_request(&raw, &settings) {
+        Ok(req) => {
+            let result = QueryResult {
+                total: num("x-fuzz-total"),
+                page_total: num("x-fuzz-page-total").unwrap_or(0),
+                body: text("x-fuzz-result-body"),
+                response_headers: text("x-fuzz-response-headers"),
+                response_status: text("x-fuzz-response-status"),
+                location: text("x-fuzz-location"),
+            };
+            match respond_with_inserted(&req, result, num("x-fuzz-inserted")) {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            }
+        }
+        Err(e) => error_response(&e),
+    };
+    let _ = encode_response(&resp, raw.method == "HEAD", true);
+});
