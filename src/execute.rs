@@ -179,7 +179,21 @@ fn run(raw: &RawRequest, settings: &Settings) -> Result<HttpResponse, ApiError> 
         })?;
     let req = http::parse_request(raw, settings)?;
     let anonymous = auth.anonymous;
-    in_transaction(anonymous, || serve_in_transaction(&req, &auth, settings))
+    let result = in_transaction(anonymous, || serve_in_transaction(&req, &auth, settings));
+    reset_session_role();
+    result
+}
+
+/// The request's role is transaction-local, but SQL it ran may have issued a session-level
+/// `SET ROLE`; the next request (and the schema cache loader) must not inherit it.
+fn reset_session_role() {
+    if unsafe { pg_sys::GetCurrentRoleId() } == pg_sys::InvalidOid {
+        return;
+    }
+    let _ = in_transaction(false, || {
+        query_row("SELECT set_config('role', 'none', false)", &[])?;
+        Ok(((), true))
+    });
 }
 
 /// The part of a request that runs inside its transaction. Returns the response and whether to
