@@ -76,7 +76,10 @@ if [ -z "$(psql_c "$PG_PORT" postgres "SELECT 1 FROM pg_database WHERE datname =
   psql_c "$PG_PORT" postgres "CREATE DATABASE $DB"
 fi
 psql_c "$PG_PORT" "$DB" "CREATE EXTENSION IF NOT EXISTS serendb_data_api"
-psql_c "$PG_PORT" "$DB" "$SEED_SQL"
+# Seed a new database only: a re-run keeps whatever the user changed since.
+if [ "$(psql_c "$PG_PORT" "$DB" "SELECT to_regclass('public.posts') IS NULL" -t -A)" = "t" ]; then
+  psql_c "$PG_PORT" "$DB" "$SEED_SQL"
+fi
 
 log "waiting for the API on port $API_PORT"
 wait_http "$API_PORT" /posts 60 || { tail -n 30 "$LOGFILE" >&2; die "the API did not come up"; }
