@@ -192,6 +192,41 @@ def test_tx_rollback_on_rpc_with_commit_allow_override(cluster):
         set_guc(cluster, "db_tx_end", None)
 
 
+def test_max_affected_strict_on_a_writing_setof_function(cluster):
+    before = log_rows(cluster)
+    r = call(cluster, "POST", "/rpc/ft_log_many", {"names": ["a", "b", "c"]},
+             prefer="handling=strict, max-affected=2")
+    err = assert_error(r, 400, "PGRST124")
+    assert err["details"] == "The query affects 3 rows"
+    assert log_rows(cluster) == before
+    r = call(cluster, "POST", "/rpc/ft_log_many?select=name", {"names": ["a", "b"]},
+             prefer="handling=strict, max-affected=2")
+    assert r.status == 200 and r.json() == [{"name": "a"}, {"name": "b"}], r
+    assert cluster.psql("SELECT string_agg(name, ',' ORDER BY id) FROM ft_rpc_log "
+                        "WHERE name IN ('a', 'b')") == "a,b"
+
+
+@pytest.mark.xfail(strict=True, reason="max-affected with handling=strict on a void function "
+                                       "runs it (204); PostgREST refuses with 400 PGRST128 "
+                                       "(MaxAffectedSpec 'should fail with rpc when returns "
+                                       "void with handling=strict')")
+def test_max_affected_strict_on_a_void_function_is_pgrst128(cluster):
+    before = log_rows(cluster)
+    r = call(cluster, "POST", "/rpc/ft_log_call", {"name": "void"},
+             prefer="handling=strict, max-affected=20")
+    err = assert_error(r, 400, "PGRST128")
+    assert err["message"] == ("Function must return SETOF or TABLE when max-affected preference "
+                              "is used with handling=strict")
+    assert log_rows(cluster) == before
+
+
+def test_single_unnamed_text_parameter_takes_a_plain_body(cluster):
+    r = call(cluster, "POST", "/rpc/ft_shout", "hello there",
+             headers={"Content-Type": "text/plain", "Accept": "text/plain"})
+    assert r.status == 200, r
+    assert r.text == cluster.psql("SELECT ft_shout('hello there')")
+
+
 # ---------------------------------------------------------------------------------------------
 # result shapes
 # ---------------------------------------------------------------------------------------------
