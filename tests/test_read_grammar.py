@@ -407,6 +407,69 @@ def test_anonymous_role_reads_granted_tables(cluster):
     assert_error(cluster.http("GET", "/ft_items?select=id"), 401, "42501")
 
 
+def test_or_across_embeds_with_null_checks(cluster):
+    body = ok_json(get(cluster, "/ft_books?select=id,ft_publishers(),ft_reviews()"
+                                "&ft_publishers.country=eq.CH&ft_reviews.stars=eq.5"
+                                "&or=(ft_publishers.not.is.null,ft_reviews.not.is.null)&order=id"))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('id', b.id) ORDER BY b.id)
+        FROM ft_books b WHERE EXISTS (SELECT 1 FROM ft_publishers p WHERE p.id = b.publisher_id
+        AND p.country = 'CH') OR EXISTS (SELECT 1 FROM ft_reviews r WHERE r.book_id = b.id
+        AND r.stars = 5)""")
+    assert body == expected
+    assert 0 < len(expected) < 8
+
+
+def test_null_checks_on_nested_embeds(cluster):
+    body = ok_json(get(cluster, "/ft_publishers?select=name,ft_books(id,ft_reviews())"
+                                "&ft_books.ft_reviews=not.is.null&ft_books=not.is.null"
+                                "&ft_books.order=id&order=id"))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('name', p.name,
+        'ft_books', (SELECT json_agg(json_build_object('id', b.id) ORDER BY b.id) FROM ft_books b
+        WHERE b.publisher_id = p.id AND EXISTS (SELECT 1 FROM ft_reviews r
+        WHERE r.book_id = b.id))) ORDER BY p.id) FROM ft_publishers p WHERE EXISTS
+        (SELECT 1 FROM ft_books b JOIN ft_reviews r ON r.book_id = b.id
+         WHERE b.publisher_id = p.id)""")
+    assert body == expected
+
+
+def test_embedded_order_by_a_to_one_of_the_embed(cluster):
+    body = ok_json(get(cluster, "/ft_authors?select=name,ft_books!author_id(id,ft_publishers(name))"
+                                "&ft_books.order=ft_publishers(name).desc.nullslast,id&order=id"))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('name', a.name,
+        'ft_books', (SELECT coalesce(json_agg(json_build_object('id', b.id, 'ft_publishers',
+        CASE WHEN p.id IS NULL THEN NULL ELSE json_build_object('name', p.name) END)
+        ORDER BY p.name DESC NULLS LAST, b.id), '[]') FROM ft_books b
+        LEFT JOIN ft_publishers p ON p.id = b.publisher_id WHERE b.author_id = a.id))
+        ORDER BY a.id) FROM ft_authors a""")
+    assert body == expected
+
+
+def test_order_by_a_json_path_of_a_to_one_embed(cluster):
+    body = ok_json(get(cluster, "/ft_reviews?select=id,ft_books(id)"
+                                "&order=ft_books(meta->rating).desc.nullslast,id"))
+    expected = sql_json(cluster, """SELECT json_agg(r.id ORDER BY b.meta->'rating' DESC NULLS LAST,
+        r.id) FROM ft_reviews r JOIN ft_books b ON b.id = r.book_id""")
+    assert [x["id"] for x in body] == expected
+
+
+def test_filter_on_a_foreign_key_column_used_as_embed_target(cluster):
+    body = ok_json(get(cluster, "/ft_books?select=id,publisher_id,publisher:publisher_id(name)"
+                                "&publisher_id=eq.1&order=id"))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('id', b.id, 'publisher_id',
+        b.publisher_id, 'publisher', json_build_object('name', p.name)) ORDER BY b.id)
+        FROM ft_books b JOIN ft_publishers p ON p.id = b.publisher_id WHERE b.publisher_id = 1""")
+    assert body == expected
+
+
+def test_embed_children_of_a_view_through_the_base_table_key(cluster):
+    body = ok_json(get(cluster, "/ft_book_summaries?select=id,ft_reviews(id)"
+                                "&ft_reviews.order=id&order=id"))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('id', s.id, 'ft_reviews',
+        (SELECT coalesce(json_agg(json_build_object('id', r.id) ORDER BY r.id), '[]')
+         FROM ft_reviews r WHERE r.book_id = s.id)) ORDER BY s.id) FROM ft_book_summaries s""")
+    assert body == expected
+
+
 # ---------------------------------------------------------------------------------------------
 # filters: every operator, compared with the same condition evaluated by Postgres
 # ---------------------------------------------------------------------------------------------

@@ -149,6 +149,11 @@ def test_post_representation_honours_select_and_embeds(cluster):
     r = req(cluster, "POST", "/ft_categories?select=id,ft_items(name)", {"id": 7, "name": "new"},
             prefer="return=representation")
     assert r.status == 201 and r.json() == [{"id": 7, "ft_items": []}]
+    r = req(cluster, "POST", "/ft_items?select=ident:id::text,label:name", {"name": "cast"},
+            prefer="return=representation")
+    assert r.status == 201, r
+    assert r.json() == sql_json(cluster, "SELECT json_agg(json_build_object('ident', id::text, "
+                                         "'label', name)) FROM ft_items WHERE name = 'cast'")
 
 
 def test_post_columns_restricts_keys_and_missing_keys_become_null(cluster):
@@ -336,6 +341,24 @@ def test_upsert_on_conflict_unique_column(cluster):
     r = req(cluster, "POST", "/ft_kv", [], prefer="return=representation, "
                                                "resolution=merge-duplicates")
     assert r.status == 200 and r.json() == [], r
+
+
+def test_upsert_on_conflict_with_several_columns(cluster):
+    r = req(cluster, "POST", "/ft_kv?on_conflict=ns,key&select=ns,key,value,hits",
+            [{"ns": "web", "key": "theme", "value": "dim"}, {"ns": "web", "key": "font",
+                                                              "value": "serif"}],
+            prefer="return=representation, resolution=merge-duplicates")
+    assert r.status == 201, r
+    assert sorted(r.json(), key=lambda x: x["key"]) == rows(cluster, "ft_kv", "ns = 'web'",
+                                                            order="key")
+    assert rows(cluster, "ft_kv", "ns = 'web' AND key = 'theme'", cols="value") == \
+        [{"value": "dim"}]
+    before = snapshot(cluster, "ft_kv")
+    body = assert_error(req(cluster, "POST", "/ft_kv?on_conflict=value", [{"ns": "x", "key": "y"}],
+                            prefer="resolution=merge-duplicates"), 400, "42P10")
+    assert body == pg_error(cluster, "INSERT INTO ft_kv (ns, key) VALUES ('x', 'y') "
+                                     "ON CONFLICT (value) DO NOTHING")
+    assert snapshot(cluster, "ft_kv") == before
 
 
 def test_insert_duplicate_without_resolution_is_409(cluster):
