@@ -82,6 +82,27 @@ pub fn read_body_sql_with(
     body_sql(b.p, &tree, &rows, accept)
 }
 
+/// [`read_body_sql_with`] under the request's settings: aggregates allowed when
+/// `db_aggregates_enabled`, and `db_max_rows` capping embedded to-many resources (for RPC
+/// results, PostgREST allows aggregates there).
+#[allow(clippy::too_many_arguments)]
+pub fn read_body_sql_settings(
+    ctx: &mut Params,
+    schema: &SchemaCache,
+    table: &Table,
+    source: &str,
+    query: &QueryParams,
+    accept: MediaType,
+    root: RootOptions,
+    settings: &Settings,
+) -> Result<String, ApiError> {
+    let mut b = Builder::new(ctx, schema, query, settings.aggregates_enabled);
+    b.max_rows = settings.max_rows;
+    let tree = b.tree(table)?;
+    let rows = b.root_rows(&tree, source, root, false)?;
+    body_sql(b.p, &tree, &rows, accept)
+}
+
 /// `SELECT pg_catalog.count(*) FROM source WHERE <root filters>` (with the joins that inner
 /// embeds and embed null-filters need): the `total_result_set` for `Prefer: count=exact`.
 pub fn count_sql(
@@ -381,7 +402,7 @@ impl<'q, 'a> Builder<'q, 'a> {
         count_only: bool,
     ) -> Result<String, ApiError> {
         let from = format!("{source} AS {}", ident(&node.alias));
-        let parts = self.node_parts(node, root.filters, count_only)?;
+        let parts = self.node_parts(node, root.filters, count_only, false)?;
         let mut sql = parts.select_from(&from, &[], count_only);
         if !count_only {
             if let Some((offset, limit)) = root.page {
@@ -396,18 +417,22 @@ impl<'q, 'a> Builder<'q, 'a> {
         Ok(sql)
     }
 
-    /// Select list, laterals, conditions and order of one node.
+    /// Select list, laterals, conditions and order of one node. With `hoist` (a to-one spread)
+    /// the node's aggregates are left to the parent: it selects their plain arguments.
     fn node_parts(
         &mut self,
         node: &Node<'a>,
         apply_filters: bool,
         count_only: bool,
+        hoist: bool,
     ) -> Result<Parts, ApiError> {
         let q = ident(&node.alias);
         let mut parts = Parts::default();
 
         // order terms first: related orders add hidden columns to to-one laterals
         let mut hidden: Vec<Vec<(String, Field)>> = vec![vec![]; node.embeds.len()];
+        // related orders must be grouped too when the node aggregates
+        let mut related_order: Vec<String> = vec![];
         if !count_only {
             let terms = self
                 .query
@@ -438,7 +463,9 @@ impl<'q, 'a> Builder<'q, 'a> {
                         }
                         let name = format!("pgrst_o_{}", hidden[i].len() + 1);
                         hidden[i].push((name.clone(), term.field.clone()));
-                        format!("{}.{}", ident(&e.lateral), ident(&name))
+                        let expr = format!("{}.{}", ident(&e.lateral), ident(&name));
+                        related_order.push(expr.clone());
+                        expr
                     }
                 };
                 parts.order.push(order_sql(expr, term));
@@ -449,7 +476,7 @@ impl<'q, 'a> Builder<'q, 'a> {
         let mut out: Vec<(usize, Vec<OutCol>)> = vec![];
         if !count_only {
             for (pos, item) in &node.items {
-                out.push((*pos, vec![self.item_sql(node, &q, item)?]));
+                out.push((*pos, vec![self.item_sql(node, &q, item, hoist)?]));
             }
         }
 
@@ -509,7 +536,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 parts.conds.push(exists_cond(&e.lateral, false));
             }
             if !count_only && e.visible() {
-                out.push((e.pos, self.embed_out_cols(e)));
+                out.push((e.pos, self.embed_out_cols(e)?));
             }
         }
 
@@ -525,6 +552,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 .filter(|c| !c.aggregate)
                 .map(|c| c.expr.clone())
                 .collect();
+            parts.group_by.extend(related_order);
         }
         Ok(parts)
     }
@@ -534,6 +562,7 @@ impl<'q, 'a> Builder<'q, 'a> {
         node: &Node<'a>,
         q: &str,
         item: &SelectItem,
+        hoist: bool,
     ) -> Result<OutCol, ApiError> {
         match item {
             SelectItem::Star => Ok(OutCol {
@@ -558,6 +587,19 @@ impl<'q, 'a> Builder<'q, 'a> {
                     expr = format!("CAST({expr} AS {})", checked_cast_type(c)?);
                 }
                 let mut key = alias.clone().unwrap_or_else(|| default_key(field));
+                if hoist && aggregate.is_some() {
+                    // the parent applies the aggregate (see `hoisted_aggregates`)
+                    return Ok(OutCol {
+                        expr: if expr.is_empty() {
+                            "TRUE".to_string()
+                        } else {
+                            expr
+                        },
+                        key: hoisted_key(field, alias.as_deref(), *aggregate),
+                        aggregate: false,
+                        json: false,
+                    });
+                }
                 if let Some(agg) = aggregate {
                     let (f, name) = match agg {
                         Aggregate::Count => ("count", "count"),
@@ -591,34 +633,54 @@ impl<'q, 'a> Builder<'q, 'a> {
     }
 
     /// The columns an embed adds to its parent's select list.
-    fn embed_out_cols(&self, e: &Embed<'a>) -> Vec<OutCol> {
+    fn embed_out_cols(&self, e: &Embed<'a>) -> Result<Vec<OutCol>, ApiError> {
         let lat = ident(&e.lateral);
         if e.spread {
+            let hoisted = if e.to_one() {
+                hoisted_aggregates(&e.node)
+            } else {
+                vec![]
+            };
             output_keys(&e.node)
                 .into_iter()
-                .map(|k| OutCol {
-                    expr: if e.to_one() {
-                        format!("{lat}.{}", ident(&k))
-                    } else {
-                        format!("coalesce({lat}.{}, '[]')", ident(&k))
-                    },
-                    key: k,
-                    aggregate: false,
-                    json: !e.to_one(),
+                .map(|k| {
+                    let col = format!("{lat}.{}", ident(&k));
+                    if let Some((_, f, cast)) = hoisted.iter().find(|(hk, _, _)| *hk == k) {
+                        let mut expr = format!("pg_catalog.{f}({col})");
+                        if let Some(c) = cast {
+                            expr = format!("CAST({expr} AS {})", checked_cast_type(c)?);
+                        }
+                        return Ok(OutCol {
+                            expr,
+                            key: k,
+                            aggregate: true,
+                            json: false,
+                        });
+                    }
+                    Ok(OutCol {
+                        expr: if e.to_one() {
+                            col
+                        } else {
+                            format!("coalesce({col}, '[]')")
+                        },
+                        key: k,
+                        aggregate: false,
+                        json: !e.to_one(),
+                    })
                 })
-                .collect()
+                .collect::<Result<Vec<_>, ApiError>>()
         } else {
             let expr = if e.to_one() {
                 format!("{lat}.\"body\"")
             } else {
                 format!("coalesce({lat}.\"body\", '[]')")
             };
-            vec![OutCol {
+            Ok(vec![OutCol {
                 expr,
                 key: e.key.clone(),
                 aggregate: false,
                 json: true,
-            }]
+            }])
         }
     }
 
@@ -666,7 +728,7 @@ impl<'q, 'a> Builder<'q, 'a> {
             }
         }
         let needs_output = !count_only && e.visible();
-        let parts = self.node_parts(child, true, !needs_output)?;
+        let parts = self.node_parts(child, true, !needs_output, e.spread && e.to_one())?;
         if e.to_one() {
             let mut cols: Vec<String> = vec!["TRUE AS \"pgrst_e\"".to_string()];
             if needs_output {
@@ -797,6 +859,47 @@ impl Parts {
         }
         sql
     }
+}
+
+fn aggregate_name(a: Aggregate) -> &'static str {
+    match a {
+        Aggregate::Count => "count",
+        Aggregate::Sum => "sum",
+        Aggregate::Avg => "avg",
+        Aggregate::Max => "max",
+        Aggregate::Min => "min",
+    }
+}
+
+/// The output key of a select field: its alias, else the aggregate's name, else the column's.
+fn hoisted_key(field: &Field, alias: Option<&str>, aggregate: Option<Aggregate>) -> String {
+    match (alias, aggregate) {
+        (Some(a), _) => a.to_string(),
+        (None, Some(agg)) => aggregate_name(agg).to_string(),
+        (None, None) => default_key(field),
+    }
+}
+
+/// The aggregates of a to-one spread, applied by the parent over the spread's plain values (as
+/// PostgREST hoists them): (output key, function, cast of the result).
+fn hoisted_aggregates(node: &Node) -> Vec<(String, &'static str, Option<String>)> {
+    node.items
+        .iter()
+        .filter_map(|(_, item)| match item {
+            SelectItem::Field {
+                field,
+                alias,
+                aggregate: Some(agg),
+                aggregate_cast,
+                ..
+            } => Some((
+                hoisted_key(field, alias.as_deref(), Some(*agg)),
+                aggregate_name(*agg),
+                aggregate_cast.clone(),
+            )),
+            _ => None,
+        })
+        .collect()
 }
 
 fn order_sql(expr: String, term: &OrderTerm) -> String {
@@ -1167,6 +1270,38 @@ mod tests {
         let mut q = select(vec![]);
         q.limit.push((vec![], -1));
         assert_eq!(plan_of(&req("items", q)).unwrap_err().code, "PGRST103");
+    }
+
+    #[test]
+    fn aggregates_of_a_to_one_spread_are_applied_by_the_parent() {
+        let spread = SelectItem::Embed {
+            name: "books".into(),
+            alias: None,
+            hint: None,
+            join: None,
+            spread: true,
+            select: vec![
+                col("format"),
+                SelectItem::Field {
+                    field: Field::col("pages"),
+                    alias: None,
+                    cast: None,
+                    aggregate: Some(Aggregate::Max),
+                    aggregate_cast: Some("text".into()),
+                },
+            ],
+        };
+        let q = select(vec![spread]);
+        let settings = Settings {
+            aggregates_enabled: true,
+            ..Settings::default()
+        };
+        let sql = plan_read(&req("reviews", q), "reviews", &cache(), &settings)
+            .unwrap()
+            .sql;
+        assert!(sql.contains("SELECT TRUE AS \"pgrst_e\", \"books_1\".\"format\" AS \"format\", \"books_1\".\"pages\" AS \"max\" FROM"));
+        assert!(sql.contains("CAST(pg_catalog.max(\"pgrst_lat_1\".\"max\") AS text) AS \"max\""));
+        assert!(sql.contains("GROUP BY \"pgrst_lat_1\".\"format\""));
     }
 
     #[test]
