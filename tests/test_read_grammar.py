@@ -399,6 +399,26 @@ def test_select_with_quoted_column_names(cluster):
                                      "FROM ft_books WHERE id = 1")
 
 
+def test_identifiers_that_need_quoting(cluster):
+    body = ok_json(get(cluster, '/ft_Camel?select=Id,"Cover Art",größe,ft_books(title)'
+                                '&größe=gt.5&order="Cover Art".desc.nullsfirst'))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('Id', c."Id", 'Cover Art',
+        c."Cover Art", 'größe', c.größe, 'ft_books', json_build_object('title', b.title))
+        ORDER BY c."Cover Art" DESC NULLS FIRST) FROM "ft_Camel" c JOIN ft_books b
+        ON b.id = c.book_id WHERE c.größe > 5""")
+    assert body == expected
+    body = ok_json(get(cluster, '/ft_books?select=id,ft_Camel(Id)&ft_Camel.order=Id&id=lt.3'
+                                '&order=id'))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('id', b.id, 'ft_Camel',
+        (SELECT coalesce(json_agg(json_build_object('Id', c."Id") ORDER BY c."Id"), '[]')
+         FROM "ft_Camel" c WHERE c.book_id = b.id)) ORDER BY b.id) FROM ft_books b
+        WHERE b.id < 3""")
+    assert body == expected
+    body = ok_json(get(cluster, '/ft_Camel?select=Id&"Cover Art"=eq.red'))
+    assert body == sql_json(cluster, """SELECT json_agg(json_build_object('Id', "Id"))
+                                        FROM "ft_Camel" WHERE "Cover Art" = 'red'""")
+
+
 def test_anonymous_role_reads_granted_tables(cluster):
     r = cluster.http("GET", "/ft_books?select=id&order=id")
     assert r.status == 200, r

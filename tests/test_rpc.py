@@ -367,9 +367,23 @@ def test_raise_sqlstate_pgrst_status_text_is_the_reason_phrase(cluster):
     assert status_line(cluster, "/rpc/ft_custom_error") == (409, "Locked Shelf")
 
 
-def test_malformed_raise_sqlstate_pgrst_is_pgrst121(cluster):
-    body = assert_error(call(cluster, "POST", "/rpc/ft_bad_custom_error"), 500, "PGRST121")
-    assert body["message"] == "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error"
+DETAIL_HINT = ("DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and "
+               "optional key: 'status_text'.")
+MESSAGE_HINT = ("MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and "
+                "optional keys: 'details', 'hint'.")
+
+
+@pytest.mark.parametrize("fn,details,hint", [
+    ("ft_bad_custom_error", "Invalid JSON value for DETAIL: 'this detail is not json'",
+     DETAIL_HINT),
+    ("ft_pgrst_bad_message", "Invalid JSON value for MESSAGE: 'not json either'", MESSAGE_HINT),
+    ("ft_pgrst_no_detail", "DETAIL is missing in the RAISE statement", DETAIL_HINT),
+])
+def test_malformed_raise_sqlstate_pgrst_is_pgrst121(cluster, fn, details, hint):
+    body = assert_error(call(cluster, "POST", f"/rpc/{fn}"), 500, "PGRST121")
+    assert body == {"code": "PGRST121",
+                    "message": "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+                    "details": details, "hint": hint}
 
 
 def test_response_headers_and_status_set_by_the_function(cluster):
