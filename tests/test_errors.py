@@ -18,6 +18,14 @@ def error_fixtures(cluster):
         END $$;
         CREATE FUNCTION boom() RETURNS void LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'boom: %', 42; END $$;
+        CREATE FUNCTION reset_role_and_tell() RETURNS json LANGUAGE plpgsql AS $$
+        BEGIN
+          RESET ROLE;
+          RETURN json_build_object('user', current_user,
+            'super', (SELECT rolsuper FROM pg_roles WHERE rolname = current_user));
+        END $$;
+        CREATE FUNCTION set_role_postgres() RETURNS text LANGUAGE plpgsql AS $$
+        BEGIN SET LOCAL ROLE postgres; RETURN current_user; END $$;
         CREATE ROLE not_granted NOLOGIN;
         GRANT USAGE ON SCHEMA public TO not_granted;
         CREATE ROLE granted_role NOLOGIN;
@@ -131,6 +139,16 @@ def test_role_not_granted_to_authenticator_never_runs(cluster, role):
                      token=cluster.token(role=role))
     assert r.status in (400, 401, 403), r
     assert cluster.psql("SELECT count(*) FROM uniq_items") == before
+
+
+@pytest.mark.xfail(strict=True, reason="the executors' session user is the bootstrap superuser, so "
+                   "SQL run by a request can RESET ROLE / SET ROLE to any role (PostgREST's session "
+                   "user is the unprivileged authenticator)")
+def test_request_sql_cannot_regain_superuser(cluster):
+    r = cluster.http("POST", "/rpc/reset_role_and_tell", None, {}, token=cluster.token())
+    assert r.status >= 400 or r.json()["super"] is False, r
+    r = cluster.http("POST", "/rpc/set_role_postgres", None, {}, token=cluster.token())
+    assert r.status >= 400, r
 
 
 def test_nothing_outside_the_exposed_schemas(cluster):
