@@ -996,10 +996,6 @@ class TestAggregates:
         assert body == sql_json(cluster, """SELECT json_agg(json_build_object('max', m, 'sum', s))
             FROM (SELECT max(id) m, sum(pages) s FROM ft_books_min_pages(100)) x""")
 
-    @pytest.mark.xfail(strict=True, reason="aggregates inside a to-one spread are computed per "
-                                           "parent row instead of grouping the whole result by "
-                                           "the spread's plain columns (AggregateFunctionsSpec "
-                                           "'supports the use of aggregates on spreaded fields')")
     def test_aggregates_inside_a_to_one_spread(self, cluster, aggregates_on):
         body = ok_json(get(cluster, "/ft_reviews?select=stars.sum(),...ft_books(mood,"
                                     "pages.max())"))
@@ -1009,18 +1005,12 @@ class TestAggregates:
         key = lambda e: json.dumps(e, sort_keys=True)
         assert sorted(body, key=key) == sorted(expected, key=key)
 
-    @pytest.mark.xfail(strict=True, reason="a spread holding only aggregates is not aggregated "
-                                           "over the whole result (PostgREST returns one row: "
-                                           "'supports the use of aggregates on spreaded fields "
-                                           "when only aggregates are supplied')")
     def test_only_aggregates_inside_a_spread(self, cluster, aggregates_on):
         body = ok_json(get(cluster, "/ft_reviews?select=...ft_books(pagesum:pages.sum())"))
         assert body == sql_json(cluster, """SELECT json_agg(json_build_object('pagesum', s))
             FROM (SELECT sum(b.pages) s FROM ft_reviews r LEFT JOIN ft_books b
                   ON b.id = r.book_id) x""")
 
-    @pytest.mark.xfail(strict=True, reason="ordering by a spread column next to an aggregate "
-                                           "fails with 42803 (column must appear in the GROUP BY)")
     def test_order_by_a_spread_column_with_aggregates(self, cluster, aggregates_on):
         body = ok_json(get(cluster, "/ft_reviews?select=stars.sum(),...ft_books(mood)"
                                     "&order=ft_books(mood).desc.nullslast"))
