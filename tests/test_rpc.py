@@ -245,6 +245,22 @@ def test_scalar_composite_setof_table_and_setof_scalar_results(cluster):
     assert r.status == 200 and r.json() == [] and r.header("Content-Range") == "*/*"
 
 
+def test_out_and_inout_parameters(cluster):
+    r = call(cluster, "GET", "/rpc/ft_divmod?a=17&b=5")
+    assert r.status == 200, r
+    assert r.json() == sql_json(cluster, "SELECT to_json(d) FROM ft_divmod(17, 5) d")
+    assert set(r.json()) == {"q", "r"}
+    r = call(cluster, "POST", "/rpc/ft_twice", {"x": 21})
+    assert r.status == 200 and r.json() == sql_json(cluster, "SELECT to_json(ft_twice(21))"), r
+    assert_error(call(cluster, "GET", "/rpc/ft_divmod?a=1&b=0"), 400, "22012")
+
+
+def test_repeated_non_variadic_argument_takes_the_last_value(cluster):
+    r = call(cluster, "GET", "/rpc/ft_greet?name=ignored&name=world")
+    assert r.status == 200, r
+    assert r.json() == sql_json(cluster, "SELECT to_json(ft_greet('world'))")
+
+
 def test_void_function_answers_204(cluster):
     r = call(cluster, "POST", "/rpc/ft_noop")
     assert r.status == 204 and r.body == b"", r
