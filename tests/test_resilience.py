@@ -204,6 +204,20 @@ def test_late_database_and_extension(make_cluster):
     r = wait_for(lambda: (lambda r: r if r.status == 503 else None)(
         c.http("GET", "/items", token=t)), timeout=15)
     assert r, c.http("GET", "/items", token=t)
+    c.psql("CREATE EXTENSION serendb_data_api")
+    assert wait_for(lambda: c.http("GET", "/items", token=t).status == 200, timeout=15)
+    # The database goes away under the executors, then comes back.
+    start = c.postmaster_start_time()
+    c.psql("DROP DATABASE late_db WITH (FORCE)", db="postgres")
+    r = wait_for(lambda: (lambda r: r if r.status == 503 else None)(
+        c.http("GET", "/items", token=t)), timeout=15)
+    assert r, c.http("GET", "/items", token=t)
+    c.psql("CREATE DATABASE late_db", db="postgres")
+    c.psql("CREATE EXTENSION serendb_data_api; CREATE TABLE items (id int); INSERT INTO items VALUES (8);")
+    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
+        c.http("GET", "/items", token=t)), timeout=20)
+    assert r and r.json() == [{"id": 8}], c.http("GET", "/items", token=t)
+    assert c.postmaster_start_time() == start
 
 
 def test_concurrent_clients_all_succeed(cluster):
