@@ -38,11 +38,6 @@ def feature_schema(cluster):
     yield
 
 
-@pytest.fixture(scope="module")
-def tok(cluster):
-    return cluster.token()
-
-
 def get(cluster, path, headers=None, token=None, method="GET"):
     return cluster.http(method, u(path), headers=headers,
                         token=token if token is not None else cluster.token())
@@ -522,7 +517,8 @@ FILTERS = [
     ("search=phfts(english).quick brown", "search @@ phraseto_tsquery('english', 'quick brown')"),
     ("search=wfts(english).sea -silent",
      "search @@ websearch_to_tsquery('english', 'sea -silent')"),
-    ("summary=fts(english).tales", "to_tsvector('english', summary) @@ to_tsquery('english', 'tales')"),
+    ("summary=fts(english).tales",
+     "to_tsvector('english', summary) @@ to_tsquery('english', 'tales')"),
     ("summary=plfts.silent", "to_tsvector(summary) @@ plainto_tsquery('silent')"),
     ("meta=fts.fiction", "to_tsvector(meta) @@ to_tsquery('fiction')"),
     ("tags=cs.{sea,novel}", "tags @> '{sea,novel}'"),
@@ -530,7 +526,8 @@ FILTERS = [
     ("scores=ov.{1,2}", "scores && '{1,2}'"),
     ("tags=eq.{dialogue}", "tags = '{dialogue}'"),
     ("meta=cs.{\"genre\":\"fiction\"}", "meta @> '{\"genre\":\"fiction\"}'"),
-    ("meta=cd.{\"genre\":\"poetry\",\"langs\":[]}", "meta <@ '{\"genre\":\"poetry\",\"langs\":[]}'"),
+    ("meta=cd.{\"genre\":\"poetry\",\"langs\":[]}",
+     "meta <@ '{\"genre\":\"poetry\",\"langs\":[]}'"),
     ("in_print=cs.[2003,2004)", "in_print @> '[2003,2004)'::int4range"),
     ("in_print=cd.[1990,2012)", "in_print <@ '[1990,2012)'::int4range"),
     ("in_print=ov.[2009,2011)", "in_print && '[2009,2011)'::int4range"),
@@ -680,7 +677,8 @@ def test_limit_offset_and_content_range(cluster):
     n = book_count(cluster)
     r = get(cluster, "/ft_books?select=id&order=id&limit=3&offset=2")
     assert [x["id"] for x in ok_json(r)] == sql_json(
-        cluster, "SELECT json_agg(id) FROM (SELECT id FROM ft_books ORDER BY id LIMIT 3 OFFSET 2) x")
+        cluster,
+        "SELECT json_agg(id) FROM (SELECT id FROM ft_books ORDER BY id LIMIT 3 OFFSET 2) x")
     assert r.header("Content-Range") == "2-4/*"
     r = get(cluster, "/ft_books?select=id&order=id")
     assert r.header("Content-Range") == f"0-{n - 1}/*"
@@ -712,7 +710,8 @@ def test_range_headers(cluster):
             headers={"Range-Unit": "items", "Range": "1-3"})
     assert r.status == 200, r
     assert [x["id"] for x in r.json()] == sql_json(
-        cluster, "SELECT json_agg(id) FROM (SELECT id FROM ft_books ORDER BY id OFFSET 1 LIMIT 3) x")
+        cluster,
+        "SELECT json_agg(id) FROM (SELECT id FROM ft_books ORDER BY id OFFSET 1 LIMIT 3) x")
     assert r.header("Content-Range") == "1-3/*"
     r = get(cluster, "/ft_books?select=id&order=id",
             headers={"Range-Unit": "items", "Range": "5-", "Prefer": "count=exact"})
@@ -887,7 +886,8 @@ def test_csv_output_matches_postgres_record_text(cluster):
     assert r.status == 200, r
     assert r.header("Content-Type").startswith("text/csv")
     rows = cluster.psql("""SELECT string_agg(substr(t::text, 2, length(t::text) - 2), E'\\n'
-                           ORDER BY t.id) FROM (SELECT id, title, tags, price, mood FROM ft_books) t""")
+                           ORDER BY t.id)
+                           FROM (SELECT id, title, tags, price, mood FROM ft_books) t""")
     assert r.text == "id,title,tags,price,mood\n" + rows
 
 

@@ -222,7 +222,8 @@ def test_post_csv_with_ragged_lines_is_pgrst102(cluster):
 
 
 def test_post_form_urlencoded_body(cluster):
-    r = req(cluster, "POST", "/ft_items?select=name,qty,note", "name=form+item&qty=7&note=a%26b%3Dc",
+    r = req(cluster, "POST", "/ft_items?select=name,qty,note",
+            "name=form+item&qty=7&note=a%26b%3Dc",
             headers={"Content-Type": "application/x-www-form-urlencoded"},
             prefer="return=representation")
     assert r.status == 201, r
@@ -433,7 +434,8 @@ def test_put_errors(cluster, path, body, status, code):
                                        "first element')")
 def test_put_array_body_only_puts_the_matching_element(cluster):
     r = req(cluster, "PUT", "/ft_kv?ns=eq.web&key=eq.theme",
-            [{"ns": "web", "key": "theme", "value": "x"}, {"ns": "web", "key": "zzz", "value": "y"}],
+            [{"ns": "web", "key": "theme", "value": "x"},
+             {"ns": "web", "key": "zzz", "value": "y"}],
             headers={"Accept": "application/vnd.pgrst.object+json"},
             prefer="return=representation")
     assert r.status == 200, r
