@@ -44,26 +44,34 @@ cols AS (
   WHERE a.attrelid IN (SELECT oid FROM rels) AND a.attnum > 0 AND NOT a.attisdropped
 ),
 -- View columns that are plain references to a column of another relation, from the view's
--- rewrite rule: target entries whose expression is a Var carry resorigtbl/resorigcol. Splitting
--- the node text at each such entry is much cheaper than one regex over the whole text. The
--- last entry for a resno is the top-level one: the range table (subqueries) and WHERE
--- sublinks come before the top-level target list.
+-- rewrite rule: target entries whose expression is a Var carry resorigtbl/resorigcol. The node
+-- text is split at each such entry (much cheaper than one regex over the whole text); only
+-- entries of the view query's own target list count, i.e. those at brace depth 1 (entries of
+-- subqueries and sublinks are deeper). Depth = running sum of the braces of the chunks before,
+-- plus the two braces each separator opens. (Constants are printed as bytes; only names could
+-- hold a brace, escaped, and an unbalanced one in a name is not worth a slower count.)
 view_refs AS (
-  SELECT DISTINCT ON (x.view_oid, x.resno) x.view_oid, x.resno, x.origtbl, x.origcol
+  SELECT x.view_oid, (x.m)[1]::int AS resno, (x.m)[2]::oid AS origtbl, (x.m)[3]::int AS origcol
   FROM (
-    SELECT r.ev_class AS view_oid, c.ord, (m)[1]::int AS resno, (m)[2]::oid AS origtbl, (m)[3]::int AS origcol
-    FROM pg_catalog.pg_rewrite r
-    JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
-    CROSS JOIN LATERAL unnest(pg_catalog.string_to_array(r.ev_action::text, '{TARGETENTRY :expr {VAR '))
-      WITH ORDINALITY AS c(chunk, ord)
-    CROSS JOIN LATERAL pg_catalog.regexp_match(left(c.chunk, 1000),
-      '^[^{}]*\} :resno (\d+) [^{}]* :resorigtbl (\d+) :resorigcol (\d+)') AS m
-    WHERE r.rulename = '_RETURN' AND c.ord > 1
-      -- views in private schemas count too (views over views), the catalogs' own views do not
-      AND vc.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    SELECT c.view_oid, c.ord,
+      pg_catalog.regexp_match(left(c.chunk, 1000),
+        '^[^{}]*\} :resno (\d+) (?:[^{}\\]|\\.)* :resorigtbl (\d+) :resorigcol (\d+)') AS m,
+      coalesce(sum(c.balance) OVER (PARTITION BY c.view_oid ORDER BY c.ord
+                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+        + 2 * (c.ord - 2) AS depth
+    FROM (
+      SELECT r.ev_class AS view_oid, s.ord, s.chunk,
+        length(translate(s.chunk, '}', '')) - length(translate(s.chunk, '{', '')) AS balance
+      FROM pg_catalog.pg_rewrite r
+      JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
+      CROSS JOIN LATERAL unnest(pg_catalog.string_to_array(r.ev_action::text, '{TARGETENTRY :expr {VAR '))
+        WITH ORDINALITY AS s(chunk, ord)
+      WHERE r.rulename = '_RETURN'
+        -- views in private schemas count too (views over views), the catalogs' own views do not
+        AND vc.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+    ) c
   ) x
-  WHERE x.origtbl <> 0
-  ORDER BY x.view_oid, x.resno, x.ord DESC
+  WHERE x.ord > 1 AND x.depth = 1 AND x.m IS NOT NULL AND (x.m)[2]::oid <> 0
 ),
 -- (view column) -> (base table column), following views over views.
 view_cols AS (
