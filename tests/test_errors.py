@@ -173,3 +173,27 @@ def test_values_are_never_sql(cluster):
     r = cluster.http("GET", "/uniq_items?select=name&name=eq.a'%20OR%20'1'='1", token=t)
     assert r.status == 200 and r.json() == [], r
     assert cluster.psql("SELECT to_regclass('public.uniq_items') IS NOT NULL") == "t"
+
+
+def test_role_grants_and_revokes_apply_at_once(cluster):
+    """The role check follows GRANT/REVOKE and role attributes without a restart: a revoked
+    role or one that became privileged is refused on the very next request."""
+    cluster.psql("CREATE ROLE late_role NOLOGIN; GRANT USAGE ON SCHEMA public TO late_role;")
+    tok = cluster.token(role="late_role")
+    who = lambda: cluster.http("GET", "/rpc/whoami", token=tok)  # noqa: E731
+    assert who().status == 403
+    cluster.psql("GRANT late_role TO authenticator")
+    r = who()
+    assert r.status == 200 and r.json() == "late_role", r
+    cluster.psql("REVOKE late_role FROM authenticator")
+    assert who().status == 403
+    cluster.psql("GRANT late_role TO authenticator")
+    assert who().status == 200
+    cluster.psql("ALTER ROLE late_role SUPERUSER")
+    try:
+        assert who().status == 403
+    finally:
+        cluster.psql("ALTER ROLE late_role NOSUPERUSER")
+    assert who().status == 200
+    cluster.psql("REVOKE late_role FROM authenticator")
+    assert who().status == 403
