@@ -197,3 +197,13 @@ def test_role_grants_and_revokes_apply_at_once(cluster):
     assert who().status == 200
     cluster.psql("REVOKE late_role FROM authenticator")
     assert who().status == 403
+
+
+def test_bypassrls_role_is_refused_even_when_granted(cluster):
+    """A deliberate difference from PostgREST (README): a JWT cannot switch to a role that
+    bypasses RLS, even one granted to the authenticator."""
+    cluster.psql("CREATE ROLE service_like NOLOGIN BYPASSRLS; GRANT service_like TO authenticator; "
+                 "GRANT USAGE ON SCHEMA public TO service_like;")
+    r = cluster.http("GET", "/rpc/whoami", token=cluster.token(role="service_like"))
+    assert r.status == 403, r
+    assert r.json()["code"] == "42501"
