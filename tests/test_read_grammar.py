@@ -394,6 +394,28 @@ def test_select_with_quoted_column_names(cluster):
                                      "FROM ft_books WHERE id = 1")
 
 
+def test_embed_over_a_composite_foreign_key(cluster):
+    body = ok_json(get(cluster, "/ft_editions?select=book_id,edition,ft_prints(copies)"
+                                "&ft_prints.order=id&order=book_id,edition"))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('book_id', e.book_id,
+        'edition', e.edition, 'ft_prints', (SELECT coalesce(json_agg(json_build_object('copies',
+        p.copies) ORDER BY p.id), '[]') FROM ft_prints p WHERE p.book_id = e.book_id
+        AND p.edition = e.edition)) ORDER BY e.book_id, e.edition) FROM ft_editions e""")
+    assert body == expected
+    body = ok_json(get(cluster, "/ft_prints?select=id,ft_editions!inner(year,ft_books(title))"
+                                "&ft_editions.year=gte.2001&order=id"))
+    expected = sql_json(cluster, """SELECT json_agg(json_build_object('id', p.id, 'ft_editions',
+        json_build_object('year', e.year, 'ft_books', json_build_object('title', b.title)))
+        ORDER BY p.id) FROM ft_prints p JOIN ft_editions e ON e.book_id = p.book_id
+        AND e.edition = p.edition JOIN ft_books b ON b.id = e.book_id WHERE e.year >= 2001""")
+    assert body == expected
+    r = get(cluster, "/ft_editions?select=year&book_id=eq.1&edition=eq.2",
+            headers={"Accept": "application/vnd.pgrst.object+json"})
+    assert r.status == 200 and r.json() == sql_json(
+        cluster, "SELECT json_build_object('year', year) FROM ft_editions "
+                 "WHERE book_id = 1 AND edition = 2")
+
+
 def test_identifiers_that_need_quoting(cluster):
     body = ok_json(get(cluster, '/ft_Camel?select=Id,"Cover Art",größe,ft_books(title)'
                                 '&größe=gt.5&order="Cover Art".desc.nullsfirst'))
