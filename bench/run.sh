@@ -7,6 +7,7 @@
 # Environment: BENCH_DURATION (seconds per run, default 10), BENCH_CONNECTIONS (default 8),
 #              BENCH_THREADS (wrk/pgbench threads, default 2), BENCH_WORKERS (executors, default 2).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 DURATION="${BENCH_DURATION:-10}"

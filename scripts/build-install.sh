@@ -2,6 +2,7 @@
 # Build the extension in release mode and install it into the system PostgreSQL 15.
 # As root it installs directly; otherwise cargo-pgrx copies the files with sudo.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 SUDO_FLAG=()

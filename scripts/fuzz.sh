@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes the pure request-facing code (query grammar, request parsing, planner, responses,
-# JWT auth, HTTP/1.1 framing) with cargo-fuzz. Not part of CI.
+# Postgres errors, JWT auth, HTTP/1.1 framing, ipc frames) with cargo-fuzz. Not part of CI.
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
@@ -36,6 +36,8 @@ seeds_for() {
         parse_query) echo query ;;
         auth) echo auth ;;
         http_server) echo http ;;
+        pg_error) echo pg_error ;;
+        plan_grammar) echo none ;;
         *) echo request ;;
     esac
 }
@@ -61,7 +63,11 @@ for t in "${targets[@]}"; do
         dict=(-dict=fuzz/grammar.dict)
     fi
     echo "== $t: ${secs}s"
-    if ! cargo fuzz run -a "$t" "$corpus" "fuzz/seeds/$seeds" -- \
+    seed_dirs=()
+    if [ -d "fuzz/seeds/$seeds" ]; then
+        seed_dirs=("fuzz/seeds/$seeds")
+    fi
+    if ! cargo fuzz run -a "$t" "$corpus" "${seed_dirs[@]}" -- \
         -max_total_time="$secs" -timeout=10 -print_final_stats=1 "${dict[@]}"; then
         failed+=("$t")
     fi

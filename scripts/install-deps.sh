@@ -2,6 +2,7 @@
 # Install what building, serving and testing serendb_data_api needs on Debian 12. Idempotent:
 # every step is skipped when already done. Run as root or as a user with sudo.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PGRX_VERSION=0.18.1

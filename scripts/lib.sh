@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared shell helpers for scripts/ and bench/: privilege handling, the Postgres binaries, free
 # ports, and a throwaway or persistent cluster owned by the `postgres` OS user with the extension
 # preloaded. Source it; it defines functions and variables only.
@@ -115,6 +116,7 @@ gen_secret() {
 }
 
 # The README's seed (posts + RLS policies), idempotent.
+# shellcheck disable=SC2034 # used by the scripts that source this file
 SEED_SQL="$(cat "$REPO_ROOT/scripts/seed.sql")"
 
 # cluster_init DIR: initdb DIR as the cluster owner (DIR's parents must be traversable by it)

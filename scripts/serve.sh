@@ -4,10 +4,12 @@
 #   scripts/serve.sh          install deps, build + install, (re)start the demo cluster, print a JWT
 #   scripts/serve.sh stop     stop the demo cluster
 #
-# Environment: SERENDB_HOME (default /var/tmp/serendb_data_api), SERENDB_API_PORT (3000),
-#              SERENDB_PG_PORT (5433, or a free port when 5433 is taken), SERENDB_SKIP_BUILD=1
-#              (skip deps + build + install). Re-running restarts the existing cluster.
+# Environment: SERENDB_HOME (default /var/tmp/serendb_data_api), SERENDB_API_PORT (default 3000),
+#              SERENDB_PG_PORT (default 5433, or a free port when 5433 is taken),
+#              SERENDB_SKIP_BUILD=1 (skip deps + build + install). Re-running restarts the
+#              existing cluster on the ports of the previous run unless these say otherwise.
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HOME_DIR="${SERENDB_HOME:-/var/tmp/serendb_data_api}"
@@ -54,7 +56,7 @@ fi
 # Ports: the environment wins, then what the previous run used, then the defaults.
 OLD_PG_PORT="" OLD_API_PORT=""
 if [ -f "$PORTS_FILE" ]; then read -r OLD_PG_PORT OLD_API_PORT <"$PORTS_FILE" || true; fi
-API_PORT="${SERENDB_API_PORT:-3000}"
+API_PORT="${SERENDB_API_PORT:-${OLD_API_PORT:-3000}}"
 port_open "$API_PORT" && die "port $API_PORT is in use: set SERENDB_API_PORT to a free port"
 PG_PORT="${SERENDB_PG_PORT:-${OLD_PG_PORT:-5433}}"
 if port_open "$PG_PORT"; then

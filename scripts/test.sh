@@ -5,6 +5,7 @@
 # Environment: SKIP_DEPS=1 (skip scripts/install-deps.sh), PYTEST_ARGS (extra pytest arguments),
 #              CONFORMANCE_DIR (default: ../shared/conformance next to the repository).
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
