@@ -152,11 +152,17 @@ col_json AS (
       'data_type', t.name,
       'nominal_type', t.nominal,
       'nullable', NOT c.attnotnull,
-      'default', pg_catalog.pg_get_expr(d.adbin, d.adrelid),
+      -- identity columns: the nextval() a serial column would have (missing=default uses it)
+      -- (a stored generated column's expression is not a default)
+      'default', coalesce(CASE WHEN c.attgenerated = '' THEN pg_catalog.pg_get_expr(d.adbin, d.adrelid) END,
+        CASE WHEN c.attidentity <> '' THEN pg_catalog.format('nextval(%L::regclass)',
+          pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident(r.schema) || '.' || pg_catalog.quote_ident(r.name), c.attname))
+        END),
       'generated', c.attgenerated = 's' OR c.attidentity = 'a',
       'position', c.attnum
     ) ORDER BY c.attnum) AS j
   FROM cols c
+  JOIN rels r ON r.oid = c.attrelid
   JOIN typ t ON t.oid = c.atttypid
   LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid = c.attrelid AND d.adnum = c.attnum
   GROUP BY c.attrelid
