@@ -32,15 +32,15 @@ esac
 
 CONFORMANCE_DIR="${CONFORMANCE_DIR:-$(dirname "$REPO_ROOT")/shared/conformance}"
 if [ -f "$CONFORMANCE_DIR/serve.sh" ]; then
+  CONF_OUT="${TMPDIR:-/tmp}/serendb-conformance.out"
   log "conformance suite: $CONFORMANCE_DIR/serve.sh"
   set +e
-  PYTHON="$PYTHON" bash "$CONFORMANCE_DIR/serve.sh" >"${TMPDIR:-/tmp}/serendb-conformance.out" 2>&1
+  PYTHON="$PYTHON" bash "$CONFORMANCE_DIR/serve.sh" >"$CONF_OUT" 2>&1
   CONF_RC=$?
   set -e
-  grep '^FAIL' "${TMPDIR:-/tmp}/serendb-conformance.out" | head -n 40 || true
-  log "conformance (exit $CONF_RC, not yet gating; full output in ${TMPDIR:-/tmp}/serendb-conformance.out):"
-  grep -E '^[0-9]+ passed, [0-9]+ failed' "${TMPDIR:-/tmp}/serendb-conformance.out" | tail -n 1 ||
-    tail -n 1 "${TMPDIR:-/tmp}/serendb-conformance.out"
+  grep '^FAIL' "$CONF_OUT" | head -n 40 || true
+  log "conformance (exit $CONF_RC, not yet gating; full output in $CONF_OUT):"
+  grep -E '^[0-9]+ passed, [0-9]+ failed' "$CONF_OUT" | tail -n 1 || tail -n 1 "$CONF_OUT"
 else
   log "conformance suite not found at $CONFORMANCE_DIR: skipped"
 fi
