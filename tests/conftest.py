@@ -276,6 +276,17 @@ class Cluster:
         raise RuntimeError(f"API on port {self.api_port} not ready after {timeout}s: {last!r}\n"
                            f"{self.log()[-3000:]}")
 
+    def wait_status(self, path, status, token=None, timeout=10):
+        """GET `path` until it answers `status` (changes reach the workers asynchronously);
+        returns the last response, so callers assert on its status and body."""
+        last = None
+        deadline = time.time() + timeout
+        while True:
+            last = self.http("GET", path, token=token)
+            if last.status == status or time.time() > deadline:
+                return last
+            time.sleep(0.1)
+
     def postmaster_start_time(self):
         return self.psql("SELECT pg_postmaster_start_time()", db="postgres")
 

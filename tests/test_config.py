@@ -41,11 +41,6 @@ def set_guc(c, name, value):
         c.psql(f"ALTER SYSTEM SET serendb_data_api.{name} = '{value}'; SELECT pg_reload_conf();")
 
 
-def until(c, pred, timeout=10):
-    """Poll a request predicate: reload reaches the workers asynchronously."""
-    return wait_for(pred, timeout=timeout, interval=0.1)
-
-
 def test_request_settings_and_claims_visible_in_sql(cfg):
     r = cfg.http("GET", "/rpc/req", {"X-Probe": "probe-value"}, token=cfg.token(sub="user-7"))
     assert r.status == 200, r
@@ -64,7 +59,7 @@ def test_jwt_secret_rotation(cfg):
     new_secret = "a-rotated-secret-that-is-long-enough-0123456789"
     try:
         set_guc(cfg, "jwt_secret", new_secret)
-        assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 401)
+        assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 401)
         r = cfg.http("GET", "/nums?limit=1", token=old)
         assert r.json()["code"] == "PGRST301", r
         fresh = make_jwt({"sub": "u", "role": "authenticated", "exp": int(time.time()) + 60},
@@ -73,7 +68,7 @@ def test_jwt_secret_rotation(cfg):
         assert r.status == 200, r
     finally:
         set_guc(cfg, "jwt_secret", cfg.secret)
-    assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 200)
+    assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 200)
 
 
 def test_jwt_aud(cfg):
@@ -83,7 +78,7 @@ def test_jwt_aud(cfg):
     none = cfg.jwt({"sub": "u", "role": "authenticated", "exp": exp})
     try:
         set_guc(cfg, "jwt_aud", "my-api")
-        assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 401)
+        assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 401)
         r = cfg.http("GET", "/nums?limit=1", token=wrong)
         assert r.json()["code"] == "PGRST303", r
         assert cfg.http("GET", "/nums?limit=1", token=right).status == 200
@@ -91,7 +86,7 @@ def test_jwt_aud(cfg):
         assert cfg.http("GET", "/nums?limit=1", token=none).status == 200
     finally:
         set_guc(cfg, "jwt_aud", None)
-    assert until(cfg, lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 200)
+    assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 200)
 
 
 def test_jwt_role_claim_key(cfg):
@@ -100,10 +95,10 @@ def test_jwt_role_claim_key(cfg):
                       "exp": exp})
     try:
         set_guc(cfg, "jwt_role_claim_key", ".app_metadata.role")
-        assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "app_admin")
+        assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "app_admin")
     finally:
         set_guc(cfg, "jwt_role_claim_key", None)
-    assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "authenticated")
+    assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "authenticated")
 
 
 def test_default_role(cfg):
@@ -111,10 +106,10 @@ def test_default_role(cfg):
     assert cfg.http("GET", "/rpc/whoami", token=no_role).json() == "authenticated"
     try:
         set_guc(cfg, "default_role", "app_admin")
-        assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "app_admin")
+        assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "app_admin")
     finally:
         set_guc(cfg, "default_role", None)
-    assert until(cfg, lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "authenticated")
+    assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "authenticated")
 
 
 def test_db_max_rows(cfg):
@@ -122,12 +117,12 @@ def test_db_max_rows(cfg):
     assert len(cfg.http("GET", "/nums", token=t).json()) == 50
     try:
         set_guc(cfg, "db_max_rows", "7")
-        assert until(cfg, lambda: len(cfg.http("GET", "/nums", token=t).json()) == 7)
+        assert wait_for(lambda: len(cfg.http("GET", "/nums", token=t).json()) == 7)
         r = cfg.http("GET", "/nums?order=n.desc", token=t)
         assert [x["n"] for x in r.json()] == list(range(50, 43, -1))
     finally:
         set_guc(cfg, "db_max_rows", None)
-    assert until(cfg, lambda: len(cfg.http("GET", "/nums", token=t).json()) == 50)
+    assert wait_for(lambda: len(cfg.http("GET", "/nums", token=t).json()) == 50)
 
 
 def test_db_tx_end_rollback(cfg):
@@ -139,7 +134,7 @@ def test_db_tx_end_rollback(cfg):
             r = cfg.http("POST", "/nums", {"Prefer": "return=representation"}, {"n": 1000},
                          token=t)
             return r.status == 201 and cfg.psql("SELECT count(*) FROM nums WHERE n = 1000") == "0"
-        assert until(cfg, rolled_back)
+        assert wait_for(rolled_back)
         r = cfg.http("POST", "/nums", {"Prefer": "tx=commit"}, {"n": 1001}, token=t)
         assert r.status == 201, r
         assert cfg.psql("SELECT count(*) FROM nums WHERE n = 1001") == "1"
@@ -162,7 +157,7 @@ def test_db_schemas(cfg):
     assert r.json()["code"] == "PGRST106"
     try:
         set_guc(cfg, "db_schemas", "public, v2")
-        assert until(cfg, lambda: cfg.http("GET", "/things", {"Accept-Profile": "v2"},
+        assert wait_for(lambda: cfg.http("GET", "/things", {"Accept-Profile": "v2"},
                                            token=t).status == 200)
         assert cfg.http("GET", "/things", {"Accept-Profile": "v2"}, token=t).json() == [{"id": 2}]
         assert cfg.http("GET", "/nums?limit=1", token=t).status == 200
@@ -196,7 +191,7 @@ def test_impersonated_role_settings_are_applied(cfg):
              "$$ SELECT current_setting('work_mem') $$")
     try:
         cfg.psql("ALTER ROLE authenticated SET work_mem = '7MB'")
-        assert until(cfg, lambda: cfg.http("GET", "/rpc/wm", token=cfg.token()).json() == "7MB"), \
+        assert wait_for(lambda: cfg.http("GET", "/rpc/wm", token=cfg.token()).json() == "7MB"), \
             cfg.http("GET", "/rpc/wm", token=cfg.token())
     finally:
         cfg.psql("ALTER ROLE authenticated RESET work_mem")

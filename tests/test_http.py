@@ -3,12 +3,10 @@ bodies and results."""
 
 import json
 import socket
-import threading
 import time
 
 import pytest
 
-from conftest import wait_for
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -117,9 +115,8 @@ def test_client_disconnect_during_slow_request(cluster):
                   "\r\n\r\n".encode())
         time.sleep(0.1)
         s.close()
-    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
-        cluster.http("GET", "/posts?limit=1", token=t, timeout=10)), timeout=10)
-    assert r, "the API did not recover after clients disconnected"
+    r = cluster.wait_status("/posts?limit=1", 200, token=t)
+    assert r.status == 200, ("the API did not recover after clients disconnected", r)
     assert cluster.http("GET", "/rpc/slow?s=0", token=t).json() == 0
 
 

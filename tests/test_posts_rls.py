@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from conftest import wait_for
 
 RETURN_REP = {"Prefer": "return=representation"}
 
@@ -113,17 +112,15 @@ def test_no_token_is_401_when_anon_role_is_unset(cluster, psql):
         GRANT USAGE ON SCHEMA public TO anonymous;
         GRANT SELECT ON public_notes TO anonymous;
     """)
-    assert wait_for(lambda: cluster.http("GET", "/public_notes").status == 200), \
-        cluster.http("GET", "/public_notes")
+    r = cluster.wait_status("/public_notes", 200)
+    assert r.status == 200, r
     try:
         psql("ALTER SYSTEM SET serendb_data_api.db_anon_role = ''; SELECT pg_reload_conf();")
-        r = wait_for(lambda: (lambda r: r if r.status == 401 else None)(
-            cluster.http("GET", "/public_notes")), timeout=10)
-        assert r, cluster.http("GET", "/public_notes")
-        assert r.json()["code"] == "PGRST302", r
+        r = cluster.wait_status("/public_notes", 401)
+        assert r.status == 401 and r.json()["code"] == "PGRST302", r
         # A JWT still works.
         r = cluster.http("GET", "/posts?limit=1", token=cluster.token("user-1"))
         assert r.status == 200, r
     finally:
         psql("ALTER SYSTEM RESET serendb_data_api.db_anon_role; SELECT pg_reload_conf();")
-    assert wait_for(lambda: cluster.http("GET", "/public_notes").status == 200)
+    assert cluster.wait_status("/public_notes", 200).status == 200

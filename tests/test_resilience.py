@@ -169,19 +169,16 @@ def test_slow_query_does_not_block_other_clients(cluster):
 def test_ddl_is_seen_without_restart(cluster):
     t = cluster.token()
     cluster.psql("CREATE TABLE ddl_t (id int PRIMARY KEY); INSERT INTO ddl_t VALUES (1);")
-    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
-        cluster.http("GET", "/ddl_t", token=t)), timeout=5)
-    assert r, cluster.http("GET", "/ddl_t", token=t)
+    r = cluster.wait_status("/ddl_t", 200, token=t, timeout=5)
+    assert r.status == 200, r
     assert r.json() == [{"id": 1}]
     cluster.psql("ALTER TABLE ddl_t ADD COLUMN extra text DEFAULT 'x'")
-    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
-        cluster.http("GET", "/ddl_t?select=id,extra", token=t)), timeout=5)
-    assert r, cluster.http("GET", "/ddl_t?select=id,extra", token=t)
+    r = cluster.wait_status("/ddl_t?select=id,extra", 200, token=t, timeout=5)
+    assert r.status == 200, r
     assert r.json() == [{"id": 1, "extra": "x"}]
     cluster.psql("DROP TABLE ddl_t")
-    r = wait_for(lambda: (lambda r: r if r.status == 404 else None)(
-        cluster.http("GET", "/ddl_t", token=t)), timeout=5)
-    assert r, cluster.http("GET", "/ddl_t", token=t)
+    r = cluster.wait_status("/ddl_t", 404, token=t, timeout=5)
+    assert r.status == 404, r
 
 
 def test_late_database_and_extension(make_cluster):
@@ -196,27 +193,24 @@ def test_late_database_and_extension(make_cluster):
     r = c.http("GET", "/posts", token=t)
     assert r.status == 503, r
     c.psql("CREATE EXTENSION serendb_data_api; CREATE TABLE items (id int); INSERT INTO items VALUES (7);")
-    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
-        c.http("GET", "/items", token=t)), timeout=15)
-    assert r, c.http("GET", "/items", token=t)
+    r = c.wait_status("/items", 200, token=t, timeout=15)
+    assert r.status == 200, r
     assert r.json() == [{"id": 7}]
     c.psql("DROP EXTENSION serendb_data_api")
-    r = wait_for(lambda: (lambda r: r if r.status == 503 else None)(
-        c.http("GET", "/items", token=t)), timeout=15)
-    assert r, c.http("GET", "/items", token=t)
+    r = c.wait_status("/items", 503, token=t, timeout=15)
+    assert r.status == 503, r
     c.psql("CREATE EXTENSION serendb_data_api")
-    assert wait_for(lambda: c.http("GET", "/items", token=t).status == 200, timeout=15)
+    r = c.wait_status("/items", 200, token=t, timeout=15)
+    assert r.status == 200, r
     # The database goes away under the executors, then comes back.
     start = c.postmaster_start_time()
     c.psql("DROP DATABASE late_db WITH (FORCE)", db="postgres")
-    r = wait_for(lambda: (lambda r: r if r.status == 503 else None)(
-        c.http("GET", "/items", token=t)), timeout=15)
-    assert r, c.http("GET", "/items", token=t)
+    r = c.wait_status("/items", 503, token=t, timeout=15)
+    assert r.status == 503, r
     c.psql("CREATE DATABASE late_db", db="postgres")
     c.psql("CREATE EXTENSION serendb_data_api; CREATE TABLE items (id int); INSERT INTO items VALUES (8);")
-    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
-        c.http("GET", "/items", token=t)), timeout=20)
-    assert r and r.json() == [{"id": 8}], c.http("GET", "/items", token=t)
+    r = c.wait_status("/items", 200, token=t, timeout=20)
+    assert r.status == 200 and r.json() == [{"id": 8}], r
     assert c.postmaster_start_time() == start
 
 
@@ -263,9 +257,8 @@ def test_terminated_executor_is_replaced(make_cluster):
     c.psql(f"SELECT pg_terminate_backend(pid) FROM ({executors}) e", db="postgres")
     assert wait_for(lambda: not old_pids & set(c.psql(executors, db="postgres").split()),
                     timeout=10), "the executors ignored SIGTERM"
-    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
-        c.http("GET", "/posts", token=t)), timeout=20)
-    assert r, c.http("GET", "/posts", token=t)
+    r = c.wait_status("/posts", 200, token=t, timeout=20)
+    assert r.status == 200, r
     assert c.postmaster_start_time() == start
     # Both executors are back: a slow request does not block a fast one.
     assert wait_for(lambda: len(set(c.psql(executors, db="postgres").split()) - old_pids) == 2,
