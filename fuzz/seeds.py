@@ -72,8 +72,8 @@ def main():
     cases_dir, out = sys.argv[1], sys.argv[2]
     reqs = load_requests(cases_dir)
     # one directory per input format: query (parse_query), request (parse_request, plan,
-    # respond), auth, http (http_server)
-    seeds = {t: set() for t in ["query", "request", "auth", "http"]}
+    # respond), auth, http (http_server), pg_error
+    seeds = {t: set() for t in ["query", "request", "auth", "http", "pg_error"]}
     for req in reqs:
         path = req["path"]
         query = path.split("?", 1)[1] if "?" in path else ""
@@ -88,6 +88,15 @@ def main():
             claims = json.dumps(req["claims"]).encode()
             seeds["auth"].add(b"\x01.role\n" + b'{"alg":"HS256","typ":"JWT"}\n' + claims)
     # a few hand-written ones for what the cases do not show
+    seeds["pg_error"].update([
+        b"\x06PT402\nQuota used up\nthe free plan allows 3 projects\nupgrade the plan",
+        b"\x00PT4X1\nodd status",
+        b'\x02PGRST\n{"code":"APP42","message":"Project is frozen","details":"frozen since 2024","hint":"ask an admin"}\n{"status":423,"headers":{"X-Frozen":"yes"},"status_text":"Locked"}',
+        b'\x02PGRST\nthis is not json\n{"status":400,"headers":{}}',
+        b"\x01" + b"42501\npermission denied for table items",
+        b"\x0623505\nduplicate key value violates unique constraint\nKey (id)=(1) already exists.\nh",
+        b"\x0042883\nfunction xmlagg(integer) does not exist",
+    ])
     seeds["auth"].update([
         b"\x01.role\n{\"alg\":\"HS256\"}\n{\"role\":\"authenticated\",\"exp\":1700003600}",
         b"\x05.app_metadata.role\n{\"alg\":\"HS256\"}\n{\"app_metadata\":{\"role\":\"x\"},\"aud\":[\"fuzz-aud\"]}",

@@ -1,10 +1,12 @@
 //! HTTP/1.1 framing: the fuzz bytes are everything a client sends on one connection
-//! (pipelined requests, Content-Length and chunked bodies, Expect, Connection).
+//! (pipelined requests, Content-Length and chunked bodies, Expect, Connection). Each request
+//! must also survive the listener -> executor ipc frame unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serendb_data_api::http::RawRequest;
 use serendb_data_api::http_server::serve_connection;
+use serendb_data_api::ipc;
 use serendb_data_api::respond::HttpResponse;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
@@ -17,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = client.write_all(data).await;
         let _ = client.shutdown().await;
         let serve = serve_connection(server, |req: RawRequest| async move {
+            // the listener hands every request to an executor as an ipc frame
+            let frame = ipc::encode_request(&req);
+            assert_eq!(ipc::decode_request(&frame[4..]).ok().as_ref(), Some(&req));
             // echo parts of the request, so header encoding sees request-controlled text
             HttpResponse {
                 status: 200 + (req.body.len() % 400) as u16,

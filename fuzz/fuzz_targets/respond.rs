@@ -2,12 +2,14 @@
 //! fuzz-only headers (`x-fuzz-total`, `x-fuzz-page-total`, `x-fuzz-inserted`,
 //! `x-fuzz-result-body`, `x-fuzz-response-headers`, `x-fuzz-response-status`,
 //! `x-fuzz-location`): in production they come from Postgres, partly from user functions
-//! (`response.headers`/`response.status`), so they are not trusted either.
+//! (`response.headers`/`response.status`), so they are not trusted either. The response must
+//! also survive the executor -> listener ipc frame unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use serendb_data_api::http::parse_request;
 use serendb_data_api::http_server::encode_response;
+use serendb_data_api::ipc;
 use serendb_data_api::respond::{error_response, respond_with_inserted, QueryResult};
 use serendb_data_api_fuzz::{raw_request, settings_for};
 
@@ -34,4 +36,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => error_response(&e),
     };
     let _ = encode_response(&resp, raw.method == "HEAD", true);
+    // the executor sends it back to the listener as an ipc frame
+    let frame = ipc::encode_response(&resp);
+    assert_eq!(ipc::decode_response(&frame[4..]).ok().as_ref(), Some(&resp));
 });
