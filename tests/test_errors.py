@@ -141,9 +141,6 @@ def test_role_not_granted_to_authenticator_never_runs(cluster, role):
     assert cluster.psql("SELECT count(*) FROM uniq_items") == before
 
 
-@pytest.mark.xfail(strict=True, reason="the executors' session user is the bootstrap superuser, so "
-                   "SQL run by a request can RESET ROLE / SET ROLE to any role (PostgREST's session "
-                   "user is the unprivileged authenticator)")
 def test_request_sql_cannot_regain_superuser(cluster):
     r = cluster.http("POST", "/rpc/reset_role_and_tell", None, {}, token=cluster.token())
     assert r.status >= 400 or r.json()["super"] is False, r

@@ -279,8 +279,6 @@ def answers_200(c, path, token):
         return False
 
 
-@pytest.mark.xfail(strict=True, reason="on SIGTERM outside a shutdown the listener exits with code 0, "
-                   "so the postmaster unregisters it and the API stays down until a restart")
 def test_terminated_listener_comes_back(make_cluster):
     """pg_terminate_backend on every backend (a common ops clean-up) must not end the API."""
     c = make_cluster(name="listener")
