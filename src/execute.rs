@@ -41,7 +41,7 @@ thread_local! {
 /// Cached prepared plans beyond this many are all dropped (bounded memory).
 const MAX_CACHED_PLANS: usize = 2000;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum RoleVerdict {
     Allowed,
     Missing,
@@ -210,7 +210,12 @@ fn serve_in_transaction(
         unsafe { pg_sys::XactReadOnly = true };
     }
     set_request_context(req, auth)?;
-    let row = query_row(&stmt.sql, &text_params(&stmt)?)?;
+    let params = text_params(&stmt)?;
+    let row = {
+        let _sandbox = RoleSandbox::enter();
+        let _timeout = StatementTimer::arm();
+        query_row(&stmt.sql, &params)?
+    };
     let result = QueryResult {
         total: row.first().cloned().flatten().and_then(|s| s.parse().ok()),
         page_total: row
@@ -233,6 +238,71 @@ fn serve_in_transaction(
     Ok((resp, !rollback))
 }
 
+// Not in pgrx's bindings (utils/timeout.h); TimeoutId::STATEMENT_TIMEOUT is 3 in PG15.
+extern "C-unwind" {
+    fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);
+    fn disable_timeout(id: std::ffi::c_int, keep_indicator: bool);
+}
+const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
+
+/// `statement_timeout` (global, per role or per database) for the request's statement: a
+/// background worker has no PostgresMain to arm the timer, so it is armed here.
+struct StatementTimer(bool);
+
+impl StatementTimer {
+    fn arm() -> StatementTimer {
+        let ms = unsafe { pg_sys::StatementTimeout };
+        if ms > 0 {
+            unsafe {
+                pg_sys::ffi::pg_guard_ffi_boundary(|| enable_timeout_after(STATEMENT_TIMEOUT, ms))
+            };
+        }
+        StatementTimer(ms > 0)
+    }
+}
+
+impl Drop for StatementTimer {
+    fn drop(&mut self) {
+        if self.0 {
+            unsafe {
+                pg_sys::ffi::pg_guard_ffi_boundary(|| disable_timeout(STATEMENT_TIMEOUT, false))
+            };
+        }
+    }
+}
+
+/// Runs the request's statement as a "local user id change", like a SECURITY DEFINER call:
+/// then Postgres refuses SET ROLE, RESET ROLE and SET SESSION AUTHORIZATION inside it. Without
+/// this, SQL run by a request could RESET ROLE back to the executor's superuser session user.
+/// An error aborts the transaction, which restores the previous user and context itself.
+struct RoleSandbox {
+    user: pg_sys::Oid,
+    context: std::ffi::c_int,
+}
+
+impl RoleSandbox {
+    fn enter() -> RoleSandbox {
+        let mut user = pg_sys::InvalidOid;
+        let mut context = 0;
+        unsafe {
+            pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
+            pg_sys::SetUserIdAndSecContext(
+                user,
+                context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as std::ffi::c_int,
+            );
+        }
+        RoleSandbox { user, context }
+    }
+}
+
+impl Drop for RoleSandbox {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            unsafe { pg_sys::SetUserIdAndSecContext(self.user, self.context) };
+        }
+    }
+}
+
 fn text_params(stmt: &Statement) -> Result<Vec<Param>, ApiError> {
     stmt.params
         .iter()
@@ -248,6 +318,10 @@ fn text_params(stmt: &Statement) -> Result<Vec<Param>, ApiError> {
         .collect()
 }
 
+/// The request's role, claims, method, path, headers and search_path, all transaction-local,
+/// plus the role's own `ALTER ROLE ... SET` settings (database-specific ones last), which
+/// PostgREST applies to every request of an impersonated role. pg_db_role_setting changes send
+/// no invalidation, so they are read here on every request rather than cached.
 fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiError> {
     let claims = if auth.claims.is_null() {
         String::new()
@@ -277,7 +351,15 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
     query_row(
         "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
          set_config('request.method', $3, true), set_config('request.path', $4, true), \
-         set_config('request.headers', $5, true), set_config('search_path', $6, true)",
+         set_config('request.headers', $5, true), set_config('search_path', $6, true), \
+         (SELECT count(set_config(split_part(c.cfg, '=', 1), \
+                                  substr(c.cfg, strpos(c.cfg, '=') + 1), true)) \
+          FROM (SELECT u.cfg FROM pg_catalog.pg_db_role_setting d \
+                JOIN pg_catalog.pg_roles r ON r.oid = d.setrole AND r.rolname = $1, \
+                unnest(d.setconfig) AS u(cfg) \
+                WHERE d.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database \
+                                            WHERE datname = current_database())) \
+                ORDER BY d.setdatabase) AS c)",
         &[
             Param::Text(Some(auth.role.clone())),
             Param::Text(Some(claims)),
@@ -301,7 +383,7 @@ fn check_role(role: &str, settings: &Settings) -> Result<(), ApiError> {
         ROLE_VERDICTS.with(|m| m.borrow_mut().clear());
     }
     let key = format!("{}\u{0}{}", settings.authenticator_role, role);
-    let cached = ROLE_VERDICTS.with(|m| m.borrow().get(&key).copied());
+    let cached = ROLE_VERDICTS.with(|m| m.borrow().get(&key).cloned());
     let verdict = match cached {
         Some(v) => v,
         None => {
@@ -325,7 +407,7 @@ fn check_role(role: &str, settings: &Settings) -> Result<(), ApiError> {
                 }
                 Some(_) => RoleVerdict::NotGranted,
             };
-            ROLE_VERDICTS.with(|m| m.borrow_mut().insert(key, v));
+            ROLE_VERDICTS.with(|m| m.borrow_mut().insert(key, v.clone()));
             v
         }
     };

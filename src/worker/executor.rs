@@ -47,6 +47,11 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
             pg_sys::ResetLatch(pg_sys::MyLatch);
             rc
         };
+        unsafe {
+            // A cancel (pg_cancel_backend, a late statement timeout) between requests has
+            // nothing to cancel; Postgres ignores it too while a backend waits for a command.
+            pg_sys::QueryCancelPending = 0;
+        }
         pg_sys::check_for_interrupts!();
         unsafe {
             crate::execute::process_notifications();

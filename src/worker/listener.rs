@@ -57,6 +57,9 @@ pub extern "C-unwind" fn serendb_data_api_listener_main(_arg: pg_sys::Datum) {
     local.block_on(&runtime, run(host, port));
     let _ = std::fs::remove_file(super::socket_path(port));
     pgrx::log!("serendb_data_api: listener stopped");
+    // Exit code 1: if this was not a shutdown (pg_terminate_backend), the postmaster restarts
+    // the listener after its restart time; exit code 0 would unregister it for good.
+    unsafe { pg_sys::proc_exit(1) };
 }
 
 fn bind_tcp(host: &str, port: i32) -> std::io::Result<std::net::TcpListener> {
