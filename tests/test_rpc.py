@@ -137,9 +137,6 @@ def test_numeric_argument_over_get_keeps_its_digits(cluster):
     assert r.json() == cluster.psql("SELECT ft_num_text(0.1000000000000000000001)")
 
 
-@pytest.mark.xfail(strict=True, reason="a JSON number argument goes through a double: "
-                                       "0.1000000000000000000001 arrives as 0.1 (PostgREST passes "
-                                       "the JSON text to Postgres, json_to_record)")
 def test_numeric_argument_in_a_json_body_keeps_its_digits(cluster):
     r = call(cluster, "POST", "/rpc/ft_num_text", '{"x": 0.1000000000000000000001}',
              headers={"Content-Type": "application/json"})
