@@ -34,18 +34,47 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
         }
     };
     let fd = stream.as_raw_fd();
+    // One wait set for the process's life: WaitLatchOrSocket would build and tear down an
+    // epoll set on every request.
+    let wait_set = unsafe {
+        let set = pg_sys::CreateWaitEventSet(pg_sys::TopMemoryContext, 3);
+        pg_sys::AddWaitEventToSet(
+            set,
+            pg_sys::WL_LATCH_SET,
+            pg_sys::PGINVALID_SOCKET,
+            pg_sys::MyLatch,
+            std::ptr::null_mut(),
+        );
+        pg_sys::AddWaitEventToSet(
+            set,
+            pg_sys::WL_EXIT_ON_PM_DEATH,
+            pg_sys::PGINVALID_SOCKET,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        pg_sys::AddWaitEventToSet(
+            set,
+            pg_sys::WL_SOCKET_READABLE,
+            fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        set
+    };
     loop {
         let events = unsafe {
-            let rc = pg_sys::WaitLatchOrSocket(
-                pg_sys::MyLatch,
-                (pg_sys::WL_LATCH_SET | pg_sys::WL_SOCKET_READABLE | pg_sys::WL_EXIT_ON_PM_DEATH)
-                    as i32,
-                fd,
+            let mut occurred = [pg_sys::WaitEvent::default(); 3];
+            let n = pg_sys::WaitEventSetWait(
+                wait_set,
                 -1,
+                occurred.as_mut_ptr(),
+                occurred.len() as i32,
                 pg_sys::PG_WAIT_EXTENSION,
             );
             pg_sys::ResetLatch(pg_sys::MyLatch);
-            rc
+            occurred[..n.max(0) as usize]
+                .iter()
+                .fold(0u32, |acc, e| acc | e.events)
         };
         unsafe {
             // A cancel (pg_cancel_backend, a late statement timeout) between requests has
@@ -60,7 +89,7 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
                 pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
             }
         }
-        if events & pg_sys::WL_SOCKET_READABLE as i32 == 0 {
+        if events & pg_sys::WL_SOCKET_READABLE == 0 {
             continue;
         }
         let frame = match ipc::read_frame(&mut stream) {
