@@ -211,13 +211,16 @@ fn serve_in_transaction(
     }
     set_request_context(req, auth)?;
     let params = text_params(&stmt)?;
-    let row = {
+    let (row, total) = {
         let _sandbox = RoleSandbox::enter();
         let _timeout = StatementTimer::arm();
-        query_row(&stmt.sql, &params)?
+        let row = query_row(&stmt.sql, &params)?;
+        let total = row.first().cloned().flatten().and_then(|s| s.parse().ok());
+        let total = with_estimate(&stmt, total, &params)?;
+        (row, total)
     };
     let result = QueryResult {
-        total: row.first().cloned().flatten().and_then(|s| s.parse().ok()),
+        total,
         page_total: row
             .get(1)
             .cloned()
@@ -236,6 +239,26 @@ fn serve_in_transaction(
         _ => settings.tx_end.default_rollback(),
     };
     Ok((resp, !rollback))
+}
+
+/// `Prefer: count=planned|estimated`: the statement's total combined with the planner's row
+/// estimate of its rows, from an EXPLAIN (run only when the estimate is needed).
+fn with_estimate(
+    stmt: &Statement,
+    total: Option<i64>,
+    params: &[Param],
+) -> Result<Option<i64>, ApiError> {
+    let Some(est) = stmt.estimate.as_ref().filter(|e| e.needed(total)) else {
+        return Ok(total);
+    };
+    let explain = query_row(&format!("EXPLAIN (FORMAT JSON) {}", est.sql), params)?;
+    let planned = explain
+        .first()
+        .cloned()
+        .flatten()
+        .and_then(|j| plan::Estimate::plan_rows(&j))
+        .ok_or_else(|| ApiError::internal("EXPLAIN gave no \"Plan Rows\""))?;
+    Ok(est.total(total, planned))
 }
 
 // Not in pgrx's bindings (utils/timeout.h); TimeoutId::STATEMENT_TIMEOUT is 3 in PG15.

@@ -773,8 +773,6 @@ def explain_rows(cluster, where):
     return plan[0]["Plan"]["Plan Rows"]
 
 
-@pytest.mark.xfail(strict=True, reason="count=planned is computed with count(*) instead of the "
-                                       "planner's row estimate (EXPLAIN 'Plan Rows')")
 def test_count_planned_uses_the_planner_estimate(cluster):
     exact = book_count(cluster, "meta->>'genre' = 'fiction'")
     planned = explain_rows(cluster, "meta->>'genre' = 'fiction'")
@@ -843,9 +841,6 @@ def test_max_rows_caps_embedded_resources(cluster, max_rows_2):
         ORDER BY id LIMIT 1) r""")
 
 
-@pytest.mark.xfail(strict=True, reason="count=estimated is an exact count; PostgREST uses "
-                                       "max(count limited to max_rows+1, planner estimate) once "
-                                       "the result exceeds db_max_rows")
 def test_max_rows_count_estimated_uses_the_planner_beyond_max_rows(cluster, max_rows_2):
     where = "meta->>'genre' IN ('fiction', 'scifi', 'poetry', 'misc')"
     exact = book_count(cluster, where)

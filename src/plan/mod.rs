@@ -34,6 +34,58 @@ pub struct Statement {
     pub params: Vec<Option<String>>,
     /// run in a read-only transaction (GET/HEAD)
     pub read_only: bool,
+    /// `Prefer: count=planned|estimated` on reads: the planner's row estimate enters the total
+    pub estimate: Option<Estimate>,
+}
+
+/// The planner's estimate of a read's total (PostgREST's planned and estimated counts). An
+/// `EXPLAIN` cannot run inside the statement, so the executor runs it after the statement, with
+/// the same params, and combines its top plan's "Plan Rows" with the statement's own total.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    /// the rows to count (the root filters, no paging); `EXPLAIN (FORMAT JSON)` of it
+    pub sql: String,
+    pub kind: EstimateKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EstimateKind {
+    /// the estimate is the total (the statement counts nothing)
+    Planned,
+    /// the statement counts at most `max_rows + 1` rows exactly; beyond `max_rows` (and always
+    /// without a `db_max_rows`, as PostgREST compares with an absent limit) the larger of that
+    /// count and the estimate
+    Estimated { max_rows: Option<i64> },
+}
+
+impl Estimate {
+    /// Does the statement's own total need the planner's estimate?
+    pub fn needed(&self, counted: Option<i64>) -> bool {
+        match self.kind {
+            EstimateKind::Planned => true,
+            EstimateKind::Estimated { max_rows } => match (counted, max_rows) {
+                (Some(n), Some(max)) => n > max,
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+        }
+    }
+
+    /// The total, given the statement's own total and the planner's estimate.
+    pub fn total(&self, counted: Option<i64>, planned: i64) -> Option<i64> {
+        match self.kind {
+            EstimateKind::Planned => Some(planned),
+            EstimateKind::Estimated { .. } => counted.map(|n| n.max(planned)),
+        }
+    }
+
+    /// The top plan's "Plan Rows" from `EXPLAIN (FORMAT JSON)` output.
+    pub fn plan_rows(explain_json: &str) -> Option<i64> {
+        let v: serde_json::Value = serde_json::from_str(explain_json).ok()?;
+        let rows = v.get(0)?.get("Plan")?.get("Plan Rows")?;
+        rows.as_i64()
+            .or_else(|| rows.as_f64().map(|f| f.round() as i64))
+    }
 }
 
 pub fn plan(
@@ -88,6 +140,7 @@ fn allow_statement(allow: &str) -> Statement {
             .to_string(),
         params: vec![Some(allow.to_string())],
         read_only: true,
+        estimate: None,
     }
 }
 
@@ -145,5 +198,29 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "PGRST205");
+    }
+
+    #[test]
+    fn estimates_combine_like_postgrest() {
+        let planned = Estimate {
+            sql: String::new(),
+            kind: EstimateKind::Planned,
+        };
+        assert!(planned.needed(None));
+        assert_eq!(planned.total(None, 7), Some(7));
+        let est = |max_rows| Estimate {
+            sql: String::new(),
+            kind: EstimateKind::Estimated { max_rows },
+        };
+        assert!(!est(Some(2)).needed(Some(2)));
+        assert!(est(Some(2)).needed(Some(3)));
+        assert!(est(None).needed(Some(3)));
+        assert_eq!(est(Some(2)).total(Some(3), 40), Some(40));
+        assert_eq!(est(Some(2)).total(Some(3), 1), Some(3));
+        assert_eq!(
+            Estimate::plan_rows(r#"[{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 12}}]"#),
+            Some(12)
+        );
+        assert_eq!(Estimate::plan_rows("[]"), None);
     }
 }

@@ -61,6 +61,7 @@ pub fn plan_mutation(
         sql,
         params: p.values,
         read_only: false,
+        estimate: None,
     })
 }
 

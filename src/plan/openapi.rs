@@ -330,6 +330,7 @@ pub fn plan_root(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, Ap
         sql,
         params: p.values,
         read_only: true,
+        estimate: None,
     })
 }
 

@@ -10,9 +10,9 @@
 use super::filter::{default_key, field_sql_in, filter_sql_in, logic_sql_with};
 use super::relationships::{self, Relationship};
 use super::sql::{checked_cast_type, ident, qualified, Params};
-use super::Statement;
+use super::{Estimate, EstimateKind, Statement};
 use crate::error::ApiError;
-use crate::http::{ApiRequest, MediaType};
+use crate::http::{ApiRequest, CountPref, MediaType};
 use crate::parse::ast::{
     Aggregate, EmbedPath, Field, Filter, IsValue, JoinType, LogicTree, NullsOrder, Operation,
     OrderDirection, OrderTerm, QueryParams, SelectItem,
@@ -153,10 +153,8 @@ pub(crate) fn plan_read(
         },
         false,
     )?;
-    // count=planned/estimated are exact counts too: a planner estimate needs EXPLAIN, which
-    // cannot run inside this one statement
-    let total = if req.prefer.count.is_some() {
-        let counted = b.root_rows(
+    let counted = match req.prefer.count {
+        Some(_) => Some(b.root_rows(
             &tree,
             &source,
             RootOptions {
@@ -164,10 +162,39 @@ pub(crate) fn plan_read(
                 page: None,
             },
             true,
-        )?;
-        format!("(SELECT pg_catalog.count(*) FROM ({counted}) AS _pgrst_c)")
-    } else {
-        "NULL::bigint".to_string()
+        )?),
+        None => None,
+    };
+    // PostgREST: planned = the planner's estimate alone; estimated = an exact count limited to
+    // db_max_rows + 1 rows, replaced by the estimate when larger (see [`Estimate`])
+    let (total, estimate) = match (req.prefer.count, counted) {
+        (Some(CountPref::Exact), Some(c)) => (
+            format!("(SELECT pg_catalog.count(*) FROM ({c}) AS _pgrst_c)"),
+            None,
+        ),
+        (Some(CountPref::Planned), Some(c)) => (
+            "NULL::bigint".to_string(),
+            Some(Estimate {
+                sql: c,
+                kind: EstimateKind::Planned,
+            }),
+        ),
+        (Some(CountPref::Estimated), Some(c)) => {
+            let limit = settings
+                .max_rows
+                .map(|m| format!(" LIMIT {}", m.saturating_add(1)))
+                .unwrap_or_default();
+            (
+                format!("(SELECT pg_catalog.count(*) FROM ({c}{limit}) AS _pgrst_c)"),
+                Some(Estimate {
+                    sql: c,
+                    kind: EstimateKind::Estimated {
+                        max_rows: settings.max_rows,
+                    },
+                }),
+            )
+        }
+        _ => ("NULL::bigint".to_string(), None),
     };
     let body = body_sql(&mut p, &tree, &rows, req.accept)?;
     let sql = format!(
@@ -180,6 +207,7 @@ pub(crate) fn plan_read(
         sql,
         params: p.values,
         read_only: true,
+        estimate,
     })
 }
 
@@ -1322,6 +1350,28 @@ mod tests {
         assert_eq!(st.params, vec![Some("id".to_string())]);
         r.accept = MediaType::TextPlain;
         assert_eq!(plan_of(&r).unwrap_err().code, "PGRST107");
+    }
+
+    #[test]
+    fn planned_and_estimated_counts_carry_the_rows_to_explain() {
+        let mut r = req("items", QueryParams::default());
+        r.prefer.count = Some(CountPref::Planned);
+        let st = plan_of(&r).unwrap();
+        assert!(st
+            .sql
+            .starts_with("SELECT NULL::bigint AS total_result_set"));
+        let est = st.estimate.unwrap();
+        assert_eq!(est.sql, "SELECT 1 FROM \"public\".\"items\" AS \"items\"");
+        assert_eq!(est.kind, EstimateKind::Planned);
+        r.prefer.count = Some(CountPref::Estimated);
+        let st = plan_of(&r).unwrap();
+        assert_eq!(
+            st.estimate.unwrap().kind,
+            EstimateKind::Estimated { max_rows: None }
+        );
+        assert!(st.sql.starts_with("SELECT (SELECT pg_catalog.count(*) FROM (SELECT 1 FROM \"public\".\"items\" AS \"items\") AS _pgrst_c)"));
+        r.prefer.count = Some(CountPref::Exact);
+        assert_eq!(plan_of(&r).unwrap().estimate, None);
     }
 
     #[test]

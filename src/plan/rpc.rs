@@ -160,6 +160,7 @@ pub fn plan_rpc(
         params: p.values,
         // PostgREST: GET/HEAD always read-only; POST read-only unless the function is volatile
         read_only: is_read || func.volatility != "v",
+        estimate: None,
     })
 }
 
