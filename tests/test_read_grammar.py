@@ -1003,10 +1003,6 @@ class TestAggregates:
         assert sorted(body, key=key) == sorted(expected, key=key)
 
 
-    @pytest.mark.xfail(strict=True, reason="aggregates on a set-returning function's result "
-                                           "answer PGRST123 even with db_aggregates_enabled "
-                                           "(PostgREST: 'supports use of aggregates on RPC "
-                                           "functions that return table values')")
     def test_aggregates_on_rpc_results(self, cluster, aggregates_on):
         body = ok_json(get(cluster, "/rpc/ft_books_min_pages?min_pages=100"
                                     "&select=id.max(),pages.sum()"))

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::mutate::{
     body_from_sql, content_mime, csv_rows, form_pairs, json_payload, payload_from_value, Payload,
 };
-use super::read::{count_sql, read_body_sql_with, RootOptions};
+use super::read::{count_sql, read_body_sql_settings, RootOptions};
 use super::sql::{array_literal, ident, qualified, Params};
 use super::Statement;
 use crate::error::ApiError;
@@ -80,7 +80,7 @@ pub fn plan_rpc(
             (false, MediaType::ArrayStripped) => MediaType::SingleObjectStripped,
             (_, a) => a,
         };
-        let body = read_body_sql_with(
+        let body = read_body_sql_settings(
             &mut p,
             schema,
             &table,
@@ -91,6 +91,7 @@ pub fn plan_rpc(
                 filters: true,
                 page: root_page(req, settings),
             },
+            settings,
         )?;
         let total = if counted {
             format!(
@@ -803,6 +804,20 @@ mod tests {
         body: &str,
     ) -> crate::plan::Statement {
         plan(method, target, headers, body).expect("planning succeeds")
+    }
+
+    #[test]
+    fn aggregates_on_set_results_follow_db_aggregates_enabled() {
+        use crate::plan::mutate::tests::{cache, request, settings};
+        let req = request("GET", "/rpc/project_stats?select=task_count.sum()", &[], "");
+        let e = super::plan_rpc(&req, &cache(), &settings()).unwrap_err();
+        assert_eq!(e.code, "PGRST123");
+        let on = crate::settings::Settings {
+            aggregates_enabled: true,
+            ..settings()
+        };
+        let st = super::plan_rpc(&req, &cache(), &on).unwrap();
+        assert!(st.sql.contains("pg_catalog.sum("), "{}", st.sql);
     }
 
     #[test]
