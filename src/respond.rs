@@ -102,7 +102,7 @@ pub fn respond_with_inserted(
         }
         (Resource::Rpc(_), _) => call(req, &result)?,
         (Resource::Root, _) => root(req, &result),
-        (Resource::Relation(_), Method::Get | Method::Head) => read(req, &result)?,
+        (Resource::Relation(name), Method::Get | Method::Head) => read(req, &result, name)?,
         (Resource::Relation(name), Method::Post) => create(req, &result, name, inserted)?,
         (Resource::Relation(_), Method::Patch) => update(req, &result)?,
         (Resource::Relation(_), Method::Put) => upsert(req, &result, inserted)?,
@@ -259,10 +259,18 @@ const READ_PREFS: Applied = Applied {
     max_affected: false,
 };
 
-fn read(req: &ApiRequest, result: &QueryResult) -> Result<Parts, ApiError> {
+fn read(req: &ApiRequest, result: &QueryResult, relation: &str) -> Result<Parts, ApiError> {
     fail_not_singular(req, result)?;
     let (status, range) = range_status(req, result);
-    let mut headers = vec![header("Content-Range", range)];
+    // as PostgREST: the relation's name as is, then the canonical query string
+    let location = match req.query.canonical.as_str() {
+        "" => format!("/{relation}"),
+        q => format!("/{relation}?{q}"),
+    };
+    let mut headers = vec![
+        header("Content-Range", range),
+        header("Content-Location", location),
+    ];
     let body = if status == 416 {
         headers.push(header("Content-Type", JSON_CONTENT_TYPE));
         out_of_bounds_body(req, result)
@@ -557,6 +565,19 @@ mod tests {
         assert_eq!(content_range(0, -1, Some(0)), "*/0");
         assert_eq!(content_range(1, 0, Some(15)), "*/15");
         assert_eq!(content_range(1, 0, None), "*/*");
+    }
+
+    #[test]
+    fn reads_have_a_canonical_content_location() {
+        let r = respond(&get(""), rows(15, None)).unwrap();
+        assert_eq!(r.header("Content-Location"), Some("/items"));
+        let mut g = get("");
+        g.query.canonical = "id=eq.1&select=id".into();
+        let r = respond(&g, rows(1, None)).unwrap();
+        assert_eq!(
+            r.header("Content-Location"),
+            Some("/items?id=eq.1&select=id")
+        );
     }
 
     #[test]

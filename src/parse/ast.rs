@@ -256,4 +256,7 @@ pub struct QueryParams {
     /// are not arguments into filters with `parse::parse_filter`. Parameters without `=` are
     /// dropped, as in PostgREST.
     pub rpc_args: Vec<(String, String)>,
+    /// The whole query string in PostgREST's canonical form (`qsCanonical`: parameters sorted
+    /// by name), for the `Content-Location` of reads.
+    pub canonical: String,
 }

@@ -107,6 +107,7 @@ pub fn parse_query(query: &str, is_rpc: bool) -> Result<QueryParams, ApiError> {
         let n = parse_offset(&value)?;
         set_last(&mut q.offset, path, n);
     }
+    q.canonical = query_string::canonical(query);
     Ok(q)
 }
 

@@ -18,6 +18,39 @@ pub fn decode_pairs(query: &str) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// PostgREST's canonical query string: the decoded pairs stably sorted by name, a missing value
+/// as empty, and (as its URL library renders a list of pairs) the values of a repeated name
+/// joined with `,` under that name once; names and values percent-encoded except ASCII
+/// alphanumerics and `-_.~`. `title=eq.x&id=eq.1` -> `id=eq.1&title=eq.x`.
+pub fn canonical(query: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    const UNRESERVED: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let mut pairs = decode_pairs(query);
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out: Vec<(String, Vec<String>)> = vec![];
+    for (k, v) in pairs {
+        let v = utf8_percent_encode(v.as_deref().unwrap_or(""), UNRESERVED).to_string();
+        match out.last_mut() {
+            Some((last, values)) if *last == k => values.push(v),
+            _ => out.push((k, vec![v])),
+        }
+    }
+    out.iter()
+        .map(|(k, values)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, UNRESERVED),
+                values.join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 fn decode(s: &str) -> String {
     let plus_as_space = s.replace('+', " ");
     percent_decode(plus_as_space.as_bytes())
@@ -61,5 +94,18 @@ mod tests {
         assert_eq!(pairs("k%2Ey=S%C3%B8ren"), vec![p("k.y", Some("Søren"))]);
         assert_eq!(pairs("a=%zz%4"), vec![p("a", Some("%zz%4"))]);
         assert_eq!(pairs("a=%FF"), vec![p("a", Some("\u{FFFD}"))]);
+    }
+
+    #[test]
+    fn canonical_sorts_merges_and_encodes() {
+        assert_eq!(canonical(""), "");
+        assert_eq!(canonical("title=eq.x&id=eq.1"), "id=eq.1&title=eq.x");
+        assert_eq!(canonical("a=1&c=3&b=2&d"), "a=1&b=2&c=3&d=");
+        assert_eq!(canonical("id=gt.1&a=x&id=lt.5"), "a=x&id=gt.1,lt.5");
+        assert_eq!(
+            canonical("select=id,name&name=in.(a b,S%C3%B8)"),
+            "name=in.%28a%20b%2CS%C3%B8%29&select=id%2Cname"
+        );
+        assert_eq!(canonical("k%2Ey~=a+b"), "k.y~=a%20b");
     }
 }
