@@ -125,19 +125,23 @@ def test_role_granted_to_authenticator_is_used(cluster):
     assert r.json() == "granted_role"
 
 
-@pytest.mark.parametrize("role", ["not_granted", "no_such_role_at_all", "postgres",
-                                  "pg_read_server_files", "", 'authenticated"; DROP TABLE uniq_items; --'])
-def test_role_not_granted_to_authenticator_never_runs(cluster, role):
+# Existing roles the authenticator may not switch to: Postgres' own answer to SET ROLE, 42501,
+# which PostgREST sends as 403 for a request with a JWT. Missing roles: 22023.
+REFUSED_ROLES = [("not_granted", 403, "42501"), ("postgres", 403, "42501"),
+                 ("pg_read_server_files", 403, "42501"), ("no_such_role_at_all", 401, "22023"),
+                 ("", 401, "22023"), ('authenticated"; DROP TABLE uniq_items; --', 401, "22023")]
+
+
+@pytest.mark.parametrize("role,status,code", REFUSED_ROLES)
+def test_role_not_granted_to_authenticator_never_runs(cluster, role, status, code):
     """A role the authenticator may not switch to (not granted, missing, or a superuser) is
     refused and nothing runs as that role."""
-    r = cluster.http("GET", "/rpc/whoami", token=cluster.token(role=role))
-    assert r.status in (400, 401, 403), r
-    assert r.json()["code"] in ("42501", "22023", "PGRST301", "PGRST302", "28000"), r
+    assert_error(cluster.http("GET", "/rpc/whoami", token=cluster.token(role=role)), status, code)
     # Nothing executed as that role: a write under that token does not happen either.
     before = cluster.psql("SELECT count(*) FROM uniq_items")
     r = cluster.http("POST", "/uniq_items", None, {"id": 900, "name": f"as-{role}"},
                      token=cluster.token(role=role))
-    assert r.status in (400, 401, 403), r
+    assert_error(r, status, code)
     assert cluster.psql("SELECT count(*) FROM uniq_items") == before
 
 
