@@ -227,10 +227,6 @@ def test_max_affected_strict_on_a_writing_setof_function(cluster):
                         "WHERE name IN ('a', 'b')") == "a,b"
 
 
-@pytest.mark.xfail(strict=True, reason="max-affected with handling=strict on a void function "
-                                       "runs it (204); PostgREST refuses with 400 PGRST128 "
-                                       "(MaxAffectedSpec 'should fail with rpc when returns "
-                                       "void with handling=strict')")
 def test_max_affected_strict_on_a_void_function_is_pgrst128(cluster):
     before = log_rows(cluster)
     r = call(cluster, "POST", "/rpc/ft_log_call", {"name": "void"},

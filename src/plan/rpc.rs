@@ -65,6 +65,10 @@ pub fn plan_rpc(
     };
     let keys = args.keys();
     let func = find_function(schema, &req.schema, name, &overloads, &keys, kind, !is_read)?;
+    // PostgREST refuses before the call: a single value has no rows for max-affected to limit
+    if req.prefer.strict && req.prefer.max_affected.is_some() && !func.returns_set {
+        return Err(ApiError::max_affected_rpc_violation());
+    }
 
     let mut p = Params::new();
     let call = call_sql(&mut p, func, &args, &keys)?;
@@ -818,6 +822,20 @@ mod tests {
         };
         let st = super::plan_rpc(&req, &cache(), &on).unwrap();
         assert!(st.sql.contains("pg_catalog.sum("), "{}", st.sql);
+    }
+
+    #[test]
+    fn strict_max_affected_needs_a_set_returning_function() {
+        let prefer = [("Prefer", "handling=strict, max-affected=5")];
+        let e = err("POST", "/rpc/do_nothing", &prefer, "{}");
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST128"));
+        assert_eq!(
+            err("GET", "/rpc/add_them?a=1&b=2", &prefer, "").code,
+            "PGRST128"
+        );
+        sql("GET", "/rpc/small_primes", &prefer, "");
+        let lenient = [("Prefer", "max-affected=5")];
+        sql("POST", "/rpc/do_nothing", &lenient, "{}");
     }
 
     #[test]
