@@ -47,48 +47,86 @@ CLAIMS='{"sub":"user-bench","role":"authenticated"}'
 TOKEN="$(mint_jwt "$SECRET" "{\"sub\":\"user-bench\",\"role\":\"authenticated\",\"exp\":$(( $(date +%s) + 3600 ))}")"
 URL="http://127.0.0.1:$API_PORT"
 
-# Sanity: both requests succeed before we measure them.
-"$PYTHON" - "$API_PORT" "$TOKEN" <<'PY'
-import http.client, json, sys
-port, token = int(sys.argv[1]), sys.argv[2]
-h = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
-for method, path, body, want in [("GET", "/posts?id=eq.42", None, 200),
-                                 ("POST", "/posts", json.dumps({"content": "bench"}), 201)]:
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    c.request(method, path, body=body, headers=h)
-    r = c.getresponse()
-    data = r.read()
-    if r.status != want:
-        sys.exit(f"{method} {path}: HTTP {r.status} {data[:300]!r} (expected {want})")
-PY
+psql_c "$PG_PORT" bench "
+  CREATE TABLE authors (id int PRIMARY KEY, name text NOT NULL);
+  CREATE TABLE books (id int PRIMARY KEY, author_id int NOT NULL REFERENCES authors (id), title text NOT NULL);
+  CREATE INDEX ON books (author_id);
+  INSERT INTO authors SELECT g, 'author ' || g FROM generate_series(1, 1000) g;
+  INSERT INTO books SELECT g, 1 + g % 1000, 'book ' || g FROM generate_series(1, 5000) g;
+  CREATE TABLE bench_items (id int PRIMARY KEY, category int NOT NULL, score int NOT NULL, name text NOT NULL);
+  INSERT INTO bench_items SELECT g, g % 10, g % 100, 'item ' || g FROM generate_series(1, 20000) g;
+  CREATE INDEX ON bench_items (category, score);
+  CREATE FUNCTION bench_add(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + b';"
+psql_c "$PG_PORT" bench "VACUUM ANALYZE authors, books, bench_items"
 
-cat >"$TMP/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.body = '{"content":"bench"}'
-wrk.headers["Content-Type"] = "application/json"
-LUA
+# Each scenario: name|METHOD|target|body file ('' for none). The 1000-row body is generated.
+"$PYTHON" -c 'import json; print(json.dumps([{"content": "bulk %d" % i} for i in range(1000)]))' >"$TMP/bulk.json"
+echo '{"content":"bench"}' >"$TMP/one.json"
+echo '{"content":"patched"}' >"$TMP/patch.json"
+echo '{"a":1,"b":2}' >"$TMP/rpc.json"
+SCENARIOS=(
+  "GET one post by primary key|GET|/posts?id=eq.42|"
+  "POST one post|POST|/posts|$TMP/one.json"
+  "GET one-to-many embed|GET|/authors?select=name,books(title)&id=eq.42|"
+  "GET 100 rows, 2 filters, order|GET|/bench_items?select=id,name,score&category=eq.3&score=gte.10&order=score.desc,id&limit=100|"
+  "POST 1000-row JSON array|POST|/posts|$TMP/bulk.json"
+  "PATCH by primary key|PATCH|/posts?id=eq.42|$TMP/patch.json"
+  "POST /rpc (scalar function)|POST|/rpc/bench_add|$TMP/rpc.json"
+)
 
-# The transaction the executor runs per request, statement for statement (captured with
-# auto_explain.log_nested_statements from the executors; update it when the generated SQL
-# changes): the role/settings statement, then the planned statement (pgbench -M prepared
-# sends :id as a bind parameter, as the executor does). The executor also checks that the role
-# is granted to the authenticator, which pgbench does not.
-settings_sql() {  # method
-  echo "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '$CLAIMS', true), set_config('request.method', '$1', true), set_config('request.path', '/posts', true), set_config('request.headers', '{}', true), set_config('search_path', 'public', true);"
+# The SQL of each scenario comes from the planner itself (examples/plan_sql.rs, run on this
+# database's schema cache), so pgbench runs exactly the statement the API runs; only the bind
+# parameters are inlined, as the text literals the executor binds.
+log "building examples/plan_sql (prints the API's SQL for a request)"
+(cd "$REPO_ROOT" && cargo build --quiet --no-default-features --example plan_sql)
+PLAN_SQL="$REPO_ROOT/target/debug/examples/plan_sql"
+sed "s/\$1::text\[\]/'{public}'::text[]/" "$REPO_ROOT/src/schema_cache/introspect.sql" |
+  as_pg "$PG_BIN/psql" -X -q -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d bench -f - >"$TMP/schema.json"
+
+# The transaction the executor runs per request, statement for statement: the role/settings
+# statement, then the planned statement. (The executor also checks, from a per-process cache,
+# that the role is granted to the authenticator, which pgbench does not.)
+settings_sql() {  # method path
+  echo "SELECT set_config('role', 'authenticated', true), set_config('request.jwt.claims', '$CLAIMS', true), set_config('request.method', '$1', true), set_config('request.path', '$2', true), set_config('request.headers', '{}', true), set_config('search_path', '\"public\", public', true);"
 }
-cat >"$TMP/get.sql" <<SQL
-\set id 42
-BEGIN;
-$(settings_sql GET)
-SELECT NULL::bigint AS total_result_set, _pgrst_b.page_total, _pgrst_b.body, nullif(pg_catalog.current_setting('response.headers', true), '') AS response_headers, nullif(pg_catalog.current_setting('response.status', true), '') AS response_status, NULL::text AS location FROM (SELECT pg_catalog.count(*) AS page_total, coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text AS body FROM (SELECT "posts".* FROM "public"."posts" AS "posts" WHERE "posts"."id" = :id::bigint) AS _postgrest_t) AS _pgrst_b;
-COMMIT;
-SQL
-cat >"$TMP/post.sql" <<SQL
-BEGIN;
-$(settings_sql POST)
-WITH pgrst_source AS (INSERT INTO "public"."posts" ("content") SELECT pgrst_body."content" FROM (SELECT '{"content":"bench"}'::json AS json_data) pgrst_payload, LATERAL (SELECT "content" FROM json_to_record(pgrst_payload.json_data) AS _("content" text)) pgrst_body RETURNING 1) SELECT NULL::bigint AS total_result_set, pg_catalog.count(*) AS page_total, NULL::text AS body, nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status, NULL::text AS location FROM pgrst_source;
-COMMIT;
-SQL
+pgbench_script() {  # method target bodyfile out
+  local body=""
+  [ -n "$3" ] && body="$(cat "$3")"
+  {
+    echo "BEGIN;"
+    settings_sql "$1" "${2%%\?*}"
+    "$PLAN_SQL" "$TMP/schema.json" "$1" "$2" "$body" | sed 's/$/;/'
+    echo "COMMIT;"
+  } >"$4"
+}
+wrk_script() {  # method bodyfile out
+  {
+    echo "wrk.method = \"$1\""
+    echo 'wrk.headers["Content-Type"] = "application/json"'
+    if [ -n "$2" ]; then
+      echo "local f = io.open(\"$2\", \"r\")"
+      echo 'wrk.body = f:read("*a")'
+      echo 'f:close()'
+    fi
+  } >"$3"
+}
+
+# Sanity: every request succeeds before we measure it.
+for sc in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name method target bodyfile <<<"$sc"
+  "$PYTHON" - "$API_PORT" "$TOKEN" "$method" "$target" "$bodyfile" <<'PY'
+import http.client, sys
+port, token, method, target, bodyfile = int(sys.argv[1]), *sys.argv[2:]
+body = open(bodyfile, "rb").read() if bodyfile else None
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+c.request(method, target, body=body,
+          headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+r = c.getresponse()
+data = r.read()
+if r.status >= 300:
+    sys.exit(f"{method} {target}: HTTP {r.status} {data[:300]!r}")
+PY
+done
 
 run_wrk() {  # name, extra wrk args...
   local out
@@ -107,14 +145,21 @@ run_pgbench() {  # sql file
 }
 
 log "benchmarking: ${DURATION}s per run, $CONNS connections, $THREADS threads, $WORKERS API workers"
-GET_RPS="$(run_wrk "$URL/posts?id=eq.42")"
-GET_TPS="$(run_pgbench "$TMP/get.sql")"
-POST_RPS="$(run_wrk -s "$TMP/post.lua" "$URL/posts")"
-POST_TPS="$(run_pgbench "$TMP/post.sql")"
+ROWS=()
+i=0
+for sc in "${SCENARIOS[@]}"; do
+  IFS='|' read -r name method target bodyfile <<<"$sc"
+  i=$((i + 1))
+  wrk_script "$method" "$bodyfile" "$TMP/s$i.lua"
+  pgbench_script "$method" "$target" "$bodyfile" "$TMP/s$i.sql"
+  rps="$(run_wrk -s "$TMP/s$i.lua" "$URL$target")"
+  tps="$(run_pgbench "$TMP/s$i.sql")"
+  ROWS+=("$name|$rps|$tps")
+done
 
-printf '\n%-28s %12s %12s %8s\n' "request" "API req/s" "pgbench tps" "ratio"
-for row in "GET /posts?id=eq.42|$GET_RPS|$GET_TPS" "POST /posts|$POST_RPS|$POST_TPS"; do
+printf '\n%-34s %12s %12s %8s\n' "request (API vs pgbench, same SQL)" "API req/s" "pgbench tps" "ratio"
+for row in "${ROWS[@]}"; do
   IFS='|' read -r name rps tps <<<"$row"
   ratio="$(awk -v a="$rps" -v b="$tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
-  printf '%-28s %12.0f %12.0f %8s\n' "$name" "$rps" "$tps" "$ratio"
+  printf '%-34s %12.0f %12.0f %8s\n' "$name" "$rps" "$tps" "$ratio"
 done
