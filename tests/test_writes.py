@@ -442,11 +442,6 @@ def test_put_errors(cluster, path, body, status, code):
     assert snapshot(cluster, "ft_items") == items
 
 
-@pytest.mark.xfail(strict=True, reason="PUT with an array body whose later elements do not match "
-                                       "the URL key answers PGRST115; PostgREST puts only the "
-                                       "matching first element (UpsertSpec 'succeeds if the "
-                                       "payload has more than one row, but it only puts the "
-                                       "first element')")
 def test_put_array_body_only_puts_the_matching_element(cluster):
     r = req(cluster, "PUT", "/ft_kv?ns=eq.web&key=eq.theme",
             [{"ns": "web", "key": "theme", "value": "x"},

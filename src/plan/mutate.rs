@@ -699,15 +699,20 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
         Operation::Simple { value, .. } => value.clone(),
         _ => String::new(),
     };
+    // An array body: PostgREST's WHERE keeps only the elements matching the URL, and exactly
+    // one must be left (UpsertSpec: "it only puts the first element").
     if let Some(rows) = &payload.rows {
-        if rows.len() != 1 {
+        let matching = rows
+            .iter()
+            .filter(|row| {
+                root.iter().all(|f| {
+                    row.get(&f.field.name)
+                        .is_some_and(|v| json_matches_text(v, &url_value(f)))
+                })
+            })
+            .count();
+        if matching != 1 {
             return Err(mismatch());
-        }
-        for f in &root {
-            match rows[0].get(&f.field.name) {
-                Some(v) if json_matches_text(v, &url_value(f)) => {}
-                _ => return Err(mismatch()),
-            }
         }
     }
     let conds: Vec<String> = root
@@ -748,8 +753,9 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
             qualified(&table.schema, &table.name),
             column_list(&cols),
             body_columns(&cols),
-            count_inserted(1),
+            // the URL's key first: elements it drops must not count as inserted
             conds.join(" AND "),
+            count_inserted(1),
         ),
         tracks_inserted: true,
         is_insert: true,
@@ -1486,6 +1492,20 @@ pub(super) mod tests {
             "/tags?slug=eq.a",
             &[],
             r#"[{"slug": "a"}, {"slug": "a"}]"#,
+        );
+        assert_eq!(e.code, "PGRST115");
+        let st = sql(
+            "PUT",
+            "/tags?slug=eq.a",
+            &[],
+            r#"[{"slug": "a", "label": "A"}, {"slug": "b", "label": "B"}]"#,
+        );
+        assert!(st.sql.contains("WHERE pgrst_body.\"slug\" = $"));
+        let e = err(
+            "PUT",
+            "/tags?slug=eq.a",
+            &[],
+            r#"[{"slug": "b", "label": "B"}, {"slug": "c", "label": "C"}]"#,
         );
         assert_eq!(e.code, "PGRST115");
         // numbers match their text form
