@@ -14,6 +14,9 @@ pub static SERVER_HOST: GucSetting<Option<CString>> =
 pub static SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(3000);
 pub static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
 
+/// Seconds a request may wait for a free executor before 504 PGRST003.
+pub static POOL_ACQUISITION_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
+
 static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_ROLE_CLAIM_KEY: GucSetting<Option<CString>> =
@@ -70,6 +73,16 @@ pub fn register() {
             GucFlags::default(),
         );
     }
+    GucRegistry::define_int_guc(
+        c"serendb_data_api.db_pool_acquisition_timeout",
+        c"Seconds a request waits for a free executor before 504 PGRST003.",
+        c"",
+        &POOL_ACQUISITION_TIMEOUT,
+        1,
+        3600,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
     let sighup_string = |name: &'static std::ffi::CStr,
                          desc: &'static std::ffi::CStr,
                          setting: &'static GucSetting<Option<CString>>,

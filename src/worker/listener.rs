@@ -24,6 +24,8 @@ const QUEUE_CAPACITY: usize = 4096;
 
 struct Job {
     frame: Vec<u8>,
+    /// told the moment an executor takes the job (from then on it is not abandoned)
+    started: oneshot::Sender<()>,
     reply: oneshot::Sender<HttpResponse>,
 }
 
@@ -153,6 +155,9 @@ async fn run(host: String, port: i32) {
                 if BackgroundWorker::sigterm_received() || postmaster_gone() {
                     break;
                 }
+                if BackgroundWorker::sighup_received() {
+                    unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+                }
                 ticks += 1;
                 if ticks % 10 == 1 {
                     supervisor.check();
@@ -176,6 +181,10 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
             Ok(j) => j,
             Err(_) => break,
         };
+        // The client was already told 504 (queue timeout) or went away: never run it.
+        if job.started.send(()).is_err() {
+            continue;
+        }
         match exchange(&mut stream, &job.frame).await {
             Ok(resp) => {
                 let _ = job.reply.send(resp);
@@ -215,10 +224,12 @@ async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiEr
         ));
     }
     let (reply, answer) = oneshot::channel();
+    let (started, taken) = oneshot::channel();
     shared
         .jobs
         .try_send(Job {
             frame: ipc::encode_request(&raw),
+            started,
             reply,
         })
         .map_err(|_| {
@@ -228,13 +239,26 @@ async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiEr
                 "Too many requests waiting for the database",
             )
         })?;
-    answer.await.map_err(|_| {
+    let lost = || {
         ApiError::new(
             503,
             "PGRST001",
             "Database client error. Retrying the connection.",
         )
-    })
+    };
+    // PostgREST's db-pool-acquisition-timeout: a request that no executor takes in time gets
+    // 504 and is dropped from the queue (this runtime is single-threaded, so the timeout and an
+    // executor taking the job cannot interleave: either it runs, or it never will).
+    let wait = Duration::from_secs(guc::POOL_ACQUISITION_TIMEOUT.get().max(1) as u64);
+    match tokio::time::timeout(wait, taken).await {
+        Ok(Ok(())) => answer.await.map_err(|_| lost()),
+        Ok(Err(_)) => Err(lost()),
+        Err(_) => Err(ApiError::new(
+            504,
+            "PGRST003",
+            "Timed out acquiring connection from connection pool.",
+        )),
+    }
 }
 
 /// Starts the executors once the configured database exists and restarts any that stopped.
