@@ -62,6 +62,9 @@ for t in "${targets[@]}"; do
     if [ "$seeds" = query ] || [ "$seeds" = request ]; then
         extra=(-dict=fuzz/grammar.dict)
     fi
+    if [ "$seeds" = http ]; then
+        extra=(-dict=fuzz/http.dict)
+    fi
     if [ "$t" = plan_grammar ]; then
         # a generator's input: long inputs from the start, not grown slowly from a few bytes
         extra=(-max_len=1024 -len_control=0)
