@@ -92,10 +92,13 @@ settings_sql() {  # method path
 pgbench_script() {  # method target bodyfile out
   local body=""
   [ -n "$3" ] && body="$(cat "$3")"
+  local planned
+  planned="$("$PLAN_SQL" "$TMP/schema.json" "$1" "$2" "$body")"
   {
+    grep '^\\set ' <<<"$planned" || true
     echo "BEGIN;"
     settings_sql "$1" "${2%%\?*}"
-    "$PLAN_SQL" "$TMP/schema.json" "$1" "$2" "$body" | sed 's/$/;/'
+    grep -v '^\\set ' <<<"$planned"
     echo "COMMIT;"
   } >"$4"
 }

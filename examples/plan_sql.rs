@@ -1,6 +1,8 @@
-//! Prints the SQL the API runs for one request, with its bind parameters inlined as text
-//! literals (`'v'::text`, exactly what the executor binds), so that `bench/run.sh` can give
-//! pgbench the very statement the API executes.
+//! Prints the SQL the API runs for one request as a pgbench script fragment, so that
+//! `bench/run.sh` can give pgbench the very statement the API executes. Integer-looking bind
+//! parameters stay parameters (`\set pN v` and `:pN::text`: with `pgbench -M prepared` they are
+//! bound as text, as the executor binds them, so both sides plan the same way); other values
+//! (pgbench variables are numbers only) are inlined as text literals (`'v'::text`).
 //!
 //!   cargo run --no-default-features --example plan_sql -- SCHEMA_JSON METHOD TARGET [BODY]
 //!
@@ -32,11 +34,16 @@ fn main() {
     let mut sql = stmt.sql.clone();
     // Highest numbers first, so that $1 does not match the start of $10.
     for (i, p) in stmt.params.iter().enumerate().rev() {
-        let literal = match p {
+        let n = i + 1;
+        let replacement = match p {
+            Some(v) if v.parse::<i64>().is_ok() => {
+                println!("\\set p{n} {v}");
+                format!(":p{n}::text")
+            }
             Some(v) => format!("'{}'::text", v.replace('\'', "''")),
             None => "NULL::text".to_string(),
         };
-        sql = sql.replace(&format!("${}", i + 1), &literal);
+        sql = sql.replace(&format!("${n}"), &replacement);
     }
-    println!("{}", sql.replace('\n', " "));
+    println!("{};", sql.replace('\n', " "));
 }
