@@ -192,16 +192,21 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
             Err(_) => {
                 // The executor died mid-request: the client learns it, the request is not
                 // retried (it may not be idempotent).
-                let _ = job.reply.send(error_response(&ApiError::new(
-                    503,
-                    "PGRST001",
-                    "Database client error. Retrying the connection.",
-                )));
+                let _ = job.reply.send(error_response(&executor_lost()));
                 break;
             }
         }
     }
     shared.executors.set(shared.executors.get() - 1);
+}
+
+/// The executor serving a request went away (it is restarted; the request is not retried).
+fn executor_lost() -> ApiError {
+    ApiError::new(
+        503,
+        "PGRST001",
+        "Database client error. Retrying the connection.",
+    )
 }
 
 async fn exchange(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<HttpResponse> {
@@ -217,9 +222,7 @@ async fn exchange(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<Http
 
 async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiError> {
     if shared.executors.get() == 0 {
-        return Err(ApiError::new(
-            503,
-            "PGRST002",
+        return Err(ApiError::not_ready(
             "Could not query the database for the schema cache. Retrying.",
         ));
     }
@@ -239,25 +242,14 @@ async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiEr
                 "Too many requests waiting for the database",
             )
         })?;
-    let lost = || {
-        ApiError::new(
-            503,
-            "PGRST001",
-            "Database client error. Retrying the connection.",
-        )
-    };
     // PostgREST's db-pool-acquisition-timeout: a request that no executor takes in time gets
     // 504 and is dropped from the queue (this runtime is single-threaded, so the timeout and an
     // executor taking the job cannot interleave: either it runs, or it never will).
     let wait = Duration::from_secs(guc::POOL_ACQUISITION_TIMEOUT.get().max(1) as u64);
     match tokio::time::timeout(wait, taken).await {
-        Ok(Ok(())) => answer.await.map_err(|_| lost()),
-        Ok(Err(_)) => Err(lost()),
-        Err(_) => Err(ApiError::new(
-            504,
-            "PGRST003",
-            "Timed out acquiring connection from connection pool.",
-        )),
+        Ok(Ok(())) => answer.await.map_err(|_| executor_lost()),
+        Ok(Err(_)) => Err(executor_lost()),
+        Err(_) => Err(ApiError::acquisition_timeout()),
     }
 }
 
