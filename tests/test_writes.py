@@ -6,47 +6,22 @@ tests/fixtures/feature_schema.sql.
 Every failed write checks with psql that the table is unchanged afterwards; expected rows and
 error bodies come from Postgres itself."""
 
-import json
-import os
-import time
-
 import pytest
 
-from conftest import wait_for
+from helpers import api as req, assert_error, load_feature_schema, set_guc, sql_json
 
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "feature_schema.sql")
 JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(scope="module", autouse=True)
 def feature_schema(cluster):
-    with open(FIXTURE, encoding="utf-8") as f:
-        cluster.psql(f.read())
-    tok = cluster.token()
-    ok = wait_for(lambda: cluster.http("GET", "/ft_kv?select=hits&limit=1",
-                                       token=tok).status == 200, timeout=60)
-    assert ok, "the schema cache never picked up the feature fixture"
-    yield
+    load_feature_schema(cluster, "/ft_kv?select=hits&limit=1", 200)
 
 
 @pytest.fixture(autouse=True)
 def fresh_rows(cluster):
     cluster.psql("SELECT public.ft_reset_write_data()")
     yield
-
-
-def req(cluster, method, path, body=None, headers=None, prefer=None):
-    hdrs = dict(headers or {})
-    if prefer:
-        hdrs["Prefer"] = prefer
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body)
-        hdrs.setdefault("Content-Type", "application/json")
-    return cluster.http(method, path, headers=hdrs, body=body, token=cluster.token())
-
-
-def sql_json(cluster, sql):
-    return json.loads(cluster.psql(sql))
 
 
 def snapshot(cluster, table):
@@ -56,14 +31,6 @@ def snapshot(cluster, table):
 def rows(cluster, table, where="true", cols="*", order="1"):
     return sql_json(cluster, f"SELECT coalesce(json_agg(to_json(x) ORDER BY {order}), '[]') FROM "
                              f"(SELECT {cols} FROM public.{table} WHERE {where}) x")
-
-
-def assert_error(r, status, code):
-    assert r.status == status, r
-    body = r.json()
-    assert set(body) == {"code", "message", "details", "hint"}, body
-    assert body["code"] == code, body
-    return body
 
 
 def pg_error(cluster, statement):
@@ -86,15 +53,6 @@ SELECT pg_temp.ft_try($q${statement}$q$);
 
 def prefs(r):
     return sorted(p.strip() for p in (r.header("Preference-Applied") or "").split(",") if p.strip())
-
-
-def set_guc(cluster, name, value):
-    if value is None:
-        cluster.psql(f"ALTER SYSTEM RESET serendb_data_api.{name}")
-    else:
-        cluster.psql(f"ALTER SYSTEM SET serendb_data_api.{name} = '{value}'")
-    cluster.psql("SELECT pg_reload_conf()")
-    time.sleep(1.0)
 
 
 @pytest.fixture
