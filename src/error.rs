@@ -15,6 +15,9 @@ pub struct ApiError {
     pub headers: Vec<(String, String)>,
     /// A body that replaces the standard one (raised with SQLSTATE 'PGRST').
     pub raw_body: Option<String>,
+    /// The HTTP reason phrase, when not the status code's usual one: the `status_text` of a
+    /// `RAISE SQLSTATE 'PGRST'`, the message of a `RAISE SQLSTATE 'PTnnn'` (as PostgREST).
+    pub reason: Option<String>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -33,6 +36,7 @@ impl ApiError {
             hint: None,
             headers: vec![],
             raw_body: None,
+            reason: None,
         }
     }
 
@@ -98,6 +102,9 @@ impl ApiError {
             return raise_pgrst(message, detail);
         }
         let mut e = ApiError::new(pg_status(sqlstate, message, anonymous), sqlstate, message);
+        if sqlstate.starts_with("PT") && pt_status(sqlstate).is_some() {
+            e.reason = Some(message.to_string());
+        }
         e.details = detail.map(str::to_string);
         e.hint = hint.map(str::to_string);
         if e.status == 401 {
@@ -546,6 +553,14 @@ fn haskell_show(s: &str) -> String {
 }
 
 /// PostgREST's SQLSTATE -> HTTP status table.
+/// `PTnnn`: status nnn.
+fn pt_status(code: &str) -> Option<u16> {
+    code.get(2..)?
+        .parse::<u16>()
+        .ok()
+        .filter(|s| (100..=999).contains(s))
+}
+
 fn pg_status(code: &str, message: &str, anonymous: bool) -> u16 {
     let class = code.get(..2).unwrap_or("");
     match code {
@@ -592,11 +607,7 @@ fn pg_status(code: &str, message: &str, anonymous: bool) -> u16 {
         "2D" | "38" | "39" | "3B" | "40" => 500,
         "53" => 503,
         "54" | "55" | "57" | "58" | "F0" | "HV" | "P0" | "XX" => 500,
-        "PT" => code[2..]
-            .parse::<u16>()
-            .ok()
-            .filter(|s| (100..=999).contains(s))
-            .unwrap_or(500),
+        "PT" => pt_status(code).unwrap_or(500),
         _ => 400,
     }
 }
@@ -623,7 +634,7 @@ fn raise_pgrst(message: &str, detail: Option<&str>) -> ApiError {
     let Some(detail) = detail else {
         return parse_error("DETAIL is missing in the RAISE statement".into(), DET_HINT);
     };
-    let Some((status, headers)) = parse_raise_detail(detail) else {
+    let Some((status, status_text, headers)) = parse_raise_detail(detail) else {
         return parse_error(
             format!("Invalid JSON value for DETAIL: '{detail}'"),
             DET_HINT,
@@ -634,6 +645,7 @@ fn raise_pgrst(message: &str, detail: Option<&str>) -> ApiError {
     e.details = details;
     e.hint = hint;
     e.headers = headers;
+    e.reason = status_text;
     e
 }
 
@@ -657,22 +669,25 @@ fn parse_raise_message(message: &str) -> Option<RaiseBody> {
     ))
 }
 
-fn parse_raise_detail(detail: &str) -> Option<(u16, Vec<(String, String)>)> {
+type RaiseDetail = (u16, Option<String>, Vec<(String, String)>);
+
+fn parse_raise_detail(detail: &str) -> Option<RaiseDetail> {
     let v: Value = serde_json::from_str(detail).ok()?;
     let o = v.as_object()?;
     let status = o.get("status")?.as_u64()?;
     let status = u16::try_from(status)
         .ok()
         .filter(|s| (100..=999).contains(s))?;
-    match o.get("status_text") {
-        None | Some(Value::Null) | Some(Value::String(_)) => {}
+    let status_text = match o.get("status_text") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return None,
-    }
+    };
     let mut headers = vec![];
     for (k, v) in o.get("headers")?.as_object()? {
         headers.push((k.clone(), v.as_str()?.to_string()));
     }
-    Some((status, headers))
+    Some((status, status_text, headers))
 }
 
 #[cfg(test)]
@@ -829,6 +844,15 @@ mod tests {
         );
         assert_eq!(e.status, 418);
         assert_eq!(e.details, None);
+        assert_eq!(e.reason.as_deref(), Some("teapot"));
+        let e = ApiError::from_postgres("PT402", "Pay Up", None, None, false);
+        assert_eq!((e.status, e.reason.as_deref()), (402, Some("Pay Up")));
+        let e = ApiError::from_postgres("PTabc", "x", None, None, false);
+        assert_eq!((e.status, e.reason), (500, None));
+        assert_eq!(
+            ApiError::from_postgres("P0001", "x", None, None, false).reason,
+            None
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ where
                     status,
                     headers: vec![("Content-Type".into(), "text/plain; charset=utf-8".into())],
                     body: message.as_bytes().to_vec(),
+                    reason: None,
                 };
                 let _ = stream
                     .write_all(&encode_response(&resp, false, false))
@@ -207,8 +208,15 @@ async fn read_chunked<S: AsyncRead + Unpin>(
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    http::StatusCode::from_u16(status)
+/// The response's own reason phrase when it is a valid one (tab, space, visible and non-ASCII
+/// characters only), else the status code's usual one.
+fn reason(resp: &HttpResponse) -> &str {
+    if let Some(r) = resp.reason.as_deref() {
+        if !r.chars().any(|c| c != '\t' && c.is_ascii_control()) {
+            return r;
+        }
+    }
+    http::StatusCode::from_u16(resp.status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Unknown")
@@ -216,9 +224,7 @@ fn reason(status: u16) -> &'static str {
 
 pub fn encode_response(resp: &HttpResponse, is_head: bool, keep_alive: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(resp.body.len() + 256);
-    out.extend_from_slice(
-        format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp.status)).as_bytes(),
-    );
+    out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", resp.status, reason(resp)).as_bytes());
     for (k, v) in &resp.headers {
         if k.eq_ignore_ascii_case("content-length")
             || k.contains(['\r', '\n'])
@@ -265,6 +271,7 @@ mod tests {
                     status: 200,
                     headers: vec![],
                     body,
+                    reason: None,
                 }
             }
         })
@@ -332,6 +339,7 @@ mod tests {
             status: 200,
             headers: vec![],
             body: b"[1]".to_vec(),
+            reason: None,
         };
         let out = String::from_utf8(encode_response(&resp, true, true)).unwrap();
         assert!(out.ends_with("Content-Length: 3\r\n\r\n"));
@@ -339,8 +347,24 @@ mod tests {
             status: 204,
             headers: vec![],
             body: vec![],
+            reason: None,
         };
         let out = String::from_utf8(encode_response(&resp, false, false)).unwrap();
         assert!(!out.contains("Content-Length"));
+    }
+
+    #[test]
+    fn custom_reason_phrases_unless_malformed() {
+        let status_line = |reason: &str| {
+            let resp = HttpResponse {
+                status: 409,
+                reason: Some(reason.into()),
+                ..HttpResponse::default()
+            };
+            let out = String::from_utf8(encode_response(&resp, false, true)).unwrap();
+            out.lines().next().unwrap_or_default().to_string()
+        };
+        assert_eq!(status_line("Locked Shelf"), "HTTP/1.1 409 Locked Shelf");
+        assert_eq!(status_line("bad\r\nX-Injected: 1"), "HTTP/1.1 409 Conflict");
     }
 }

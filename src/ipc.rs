@@ -1,7 +1,8 @@
 //! The frames the listener and the executors exchange over their Unix socket.
 //!
 //! A frame is a little-endian `u32` payload length followed by the payload. Requests go
-//! listener -> executor as [`RawRequest`], answers come back as [`HttpResponse`].
+//! listener -> executor as [`RawRequest`], answers come back as [`HttpResponse`] (status,
+//! headers, body, then a presence byte and the custom reason phrase).
 
 use crate::http::RawRequest;
 use crate::respond::HttpResponse;
@@ -40,6 +41,11 @@ impl<'a> Reader<'a> {
         let (h, t) = self.0.split_at(4);
         self.0 = t;
         Ok(u32::from_le_bytes(h.try_into().unwrap()))
+    }
+    fn u8(&mut self) -> io::Result<u8> {
+        let (&b, t) = self.0.split_first().ok_or_else(truncated)?;
+        self.0 = t;
+        Ok(b)
     }
     fn u16(&mut self) -> io::Result<u16> {
         if self.0.len() < 2 {
@@ -102,6 +108,13 @@ pub fn encode_response(resp: &HttpResponse) -> Vec<u8> {
     w.0.extend_from_slice(&resp.status.to_le_bytes());
     w.headers(&resp.headers);
     w.bytes(&resp.body);
+    match &resp.reason {
+        Some(reason) => {
+            w.0.push(1);
+            w.bytes(reason.as_bytes());
+        }
+        None => w.0.push(0),
+    }
     framed(w.0)
 }
 
@@ -111,6 +124,10 @@ pub fn decode_response(payload: &[u8]) -> io::Result<HttpResponse> {
         status: r.u16()?,
         headers: r.headers()?,
         body: r.bytes()?.to_vec(),
+        reason: match r.u8()? {
+            0 => None,
+            _ => Some(r.string()?),
+        },
     })
 }
 
@@ -162,6 +179,16 @@ mod tests {
             status: 201,
             headers: vec![("Location".into(), "/posts?id=eq.1".into())],
             body: vec![],
+            reason: None,
+        };
+        let frame = encode_response(&resp);
+        let payload = read_frame(&mut &frame[..]).unwrap().unwrap();
+        assert_eq!(decode_response(&payload).unwrap(), resp);
+        let resp = HttpResponse {
+            status: 409,
+            headers: vec![],
+            body: b"{}".to_vec(),
+            reason: Some("Locked Shelf".into()),
         };
         let frame = encode_response(&resp);
         let payload = read_frame(&mut &frame[..]).unwrap().unwrap();
@@ -173,6 +200,13 @@ mod tests {
         let frame = encode_request(&RawRequest::default());
         for cut in 0..frame.len() - 4 {
             assert!(decode_request(&frame[4..4 + cut]).is_err());
+        }
+        let frame = encode_response(&HttpResponse {
+            reason: Some("x".into()),
+            ..HttpResponse::default()
+        });
+        for cut in 0..frame.len() - 4 {
+            assert!(decode_response(&frame[4..4 + cut]).is_err());
         }
         assert!(read_frame(&mut &frame[..0]).unwrap().is_none());
     }

@@ -35,6 +35,8 @@ pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// a reason phrase other than the status code's usual one (see [`ApiError::reason`])
+    pub reason: Option<String>,
 }
 
 impl HttpResponse {
@@ -62,6 +64,7 @@ pub fn error_response(err: &ApiError) -> HttpResponse {
         status: err.status,
         headers,
         body: err.body().into_bytes(),
+        reason: err.reason.clone(),
     }
 }
 
@@ -74,6 +77,7 @@ pub fn options_response(allow: &str) -> HttpResponse {
             ("Allow".to_string(), allow.to_string()),
         ],
         body: vec![],
+        reason: None,
     }
 }
 
@@ -117,6 +121,7 @@ pub fn respond_with_inserted(
         } else {
             body
         },
+        reason: None,
     })
 }
 
@@ -990,8 +995,16 @@ mod tests {
             false,
         );
         let r = error_response(&e);
-        assert_eq!(r.status, 402);
+        assert_eq!((r.status, r.reason.as_deref()), (402, None));
         assert_eq!(r.header("Content-Type"), Some("application/problem+json"));
+        let e = ApiError::from_postgres(
+            "PGRST",
+            r#"{"code":"x","message":"m"}"#,
+            Some(r#"{"status":409,"status_text":"Locked Shelf","headers":{}}"#),
+            None,
+            false,
+        );
+        assert_eq!(error_response(&e).reason.as_deref(), Some("Locked Shelf"));
         assert_eq!(
             r.headers
                 .iter()

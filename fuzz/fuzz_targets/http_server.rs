@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
                 status: 200 + (req.body.len() % 400) as u16,
                 headers: vec![("X-Target".into(), req.target.clone())],
                 body: req.body,
+                reason: None,
             }
         });
         let mut out = Vec::new();
