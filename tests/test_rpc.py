@@ -7,60 +7,19 @@ Expected values are computed by calling the same functions through psql."""
 
 import http.client as httpclient
 import json
-import os
-import time
 
 import pytest
 
-from conftest import wait_for
-
-FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "feature_schema.sql")
+from helpers import api as call, assert_error, load_feature_schema, set_guc, sql_json
 
 
 @pytest.fixture(scope="module", autouse=True)
 def feature_schema(cluster):
-    with open(FIXTURE, encoding="utf-8") as f:
-        cluster.psql(f.read())
-    tok = cluster.token()
-    ok = wait_for(lambda: cluster.http("GET", "/rpc/ft_bad_status",
-                                       token=tok).status == 500, timeout=60)
-    assert ok, "the schema cache never picked up the feature fixture"
-    yield
-
-
-def call(cluster, method, path, body=None, headers=None, prefer=None):
-    hdrs = dict(headers or {})
-    if prefer:
-        hdrs["Prefer"] = prefer
-    if isinstance(body, (dict, list)):
-        body = json.dumps(body)
-        hdrs.setdefault("Content-Type", "application/json")
-    return cluster.http(method, path, headers=hdrs, body=body, token=cluster.token())
-
-
-def sql_json(cluster, sql):
-    return json.loads(cluster.psql(sql))
+    load_feature_schema(cluster, "/rpc/ft_bad_status", 500)
 
 
 def log_rows(cluster):
     return cluster.psql("SELECT coalesce(json_agg(l ORDER BY id), '[]') FROM ft_rpc_log l")
-
-
-def assert_error(r, status, code):
-    assert r.status == status, r
-    body = r.json()
-    assert set(body) == {"code", "message", "details", "hint"}, body
-    assert body["code"] == code, body
-    return body
-
-
-def set_guc(cluster, name, value):
-    if value is None:
-        cluster.psql(f"ALTER SYSTEM RESET serendb_data_api.{name}")
-    else:
-        cluster.psql(f"ALTER SYSTEM SET serendb_data_api.{name} = '{value}'")
-    cluster.psql("SELECT pg_reload_conf()")
-    time.sleep(1.0)
 
 
 # ---------------------------------------------------------------------------------------------
