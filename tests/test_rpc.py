@@ -37,10 +37,27 @@ def test_post_named_arguments_and_get_query_arguments(cluster):
     assert call(cluster, "GET", "/rpc/ft_add?b=22&a=20").json() == expected
 
 
-def test_stable_function_over_get(cluster):
-    r = call(cluster, "GET", "/rpc/ft_book_title?book_id=3")
+# Calls whose whole check is: 200, and the same JSON as the function called through psql.
+RESULTS = [
+    pytest.param("GET", "/rpc/ft_book_title?book_id=3", None, None,
+                 "SELECT to_json(ft_book_title(3))", id="stable_function_over_get"),
+    pytest.param("POST", "/rpc/ft_add", [{"a": 1, "b": 2}, {"a": 5, "b": 5}], None,
+                 "SELECT to_json(ft_add(1, 2))",
+                 id="array_body_uses_its_first_object_as_arguments"),
+    pytest.param("POST", "/rpc/ft_greet", "name=a+b&greeting=hey%2C+you",
+                 {"Content-Type": "application/x-www-form-urlencoded"},
+                 "SELECT to_json(ft_greet('a b', 'hey, you'))", id="form_urlencoded_arguments"),
+    pytest.param("GET", "/rpc/ft_greet?name=ignored&name=world", None, None,
+                 "SELECT to_json(ft_greet('world'))",
+                 id="repeated_non_variadic_argument_takes_the_last_value"),
+]
+
+
+@pytest.mark.parametrize("method,path,body,headers,sql", RESULTS)
+def test_result_matches_psql(cluster, method, path, body, headers, sql):
+    r = call(cluster, method, path, body, headers=headers)
     assert r.status == 200, r
-    assert r.json() == sql_json(cluster, "SELECT to_json(ft_book_title(3))")
+    assert r.json() == sql_json(cluster, sql)
 
 
 def test_default_arguments(cluster):
@@ -90,15 +107,15 @@ def test_single_unnamed_json_parameter_takes_the_body(cluster, payload):
     assert r.json() == sql_json(cluster, f"SELECT ft_echo('{lit}'::json)")
 
 
-def test_numeric_argument_over_get_keeps_its_digits(cluster):
-    r = call(cluster, "GET", "/rpc/ft_num_text?x=0.1000000000000000000001")
-    assert r.status == 200, r
-    assert r.json() == cluster.psql("SELECT ft_num_text(0.1000000000000000000001)")
-
-
-def test_numeric_argument_in_a_json_body_keeps_its_digits(cluster):
-    r = call(cluster, "POST", "/rpc/ft_num_text", '{"x": 0.1000000000000000000001}',
-             headers={"Content-Type": "application/json"})
+@pytest.mark.parametrize("method,path,body,headers", [
+    pytest.param("GET", "/rpc/ft_num_text?x=0.1000000000000000000001", None, None,
+                 id="numeric_argument_over_get_keeps_its_digits"),
+    pytest.param("POST", "/rpc/ft_num_text", '{"x": 0.1000000000000000000001}',
+                 {"Content-Type": "application/json"},
+                 id="numeric_argument_in_a_json_body_keeps_its_digits"),
+])
+def test_numeric_argument_keeps_its_digits(cluster, method, path, body, headers):
+    r = call(cluster, method, path, body, headers=headers)
     assert r.status == 200, r
     assert r.json() == cluster.psql("SELECT ft_num_text(0.1000000000000000000001)")
 
@@ -109,18 +126,6 @@ def test_single_json_parameter_keeps_big_numbers(cluster):
     assert r.status == 200, r
     assert r.text.replace(" ", "") == \
         cluster.psql(f"SELECT ft_echo('{raw}'::json)::text").replace(" ", "")
-
-
-def test_array_body_uses_its_first_object_as_arguments(cluster):
-    r = call(cluster, "POST", "/rpc/ft_add", [{"a": 1, "b": 2}, {"a": 5, "b": 5}])
-    assert r.status == 200 and r.json() == sql_json(cluster, "SELECT to_json(ft_add(1, 2))"), r
-
-
-def test_form_urlencoded_arguments(cluster):
-    r = call(cluster, "POST", "/rpc/ft_greet", "name=a+b&greeting=hey%2C+you",
-             headers={"Content-Type": "application/x-www-form-urlencoded"})
-    assert r.status == 200, r
-    assert r.json() == sql_json(cluster, "SELECT to_json(ft_greet('a b', 'hey, you'))")
 
 
 def test_unknown_function_is_404_pgrst202(cluster):
@@ -229,12 +234,6 @@ def test_out_and_inout_parameters(cluster):
     r = call(cluster, "POST", "/rpc/ft_twice", {"x": 21})
     assert r.status == 200 and r.json() == sql_json(cluster, "SELECT to_json(ft_twice(21))"), r
     assert_error(call(cluster, "GET", "/rpc/ft_divmod?a=1&b=0"), 400, "22012")
-
-
-def test_repeated_non_variadic_argument_takes_the_last_value(cluster):
-    r = call(cluster, "GET", "/rpc/ft_greet?name=ignored&name=world")
-    assert r.status == 200, r
-    assert r.json() == sql_json(cluster, "SELECT to_json(ft_greet('world'))")
 
 
 def test_void_function_answers_204(cluster):
