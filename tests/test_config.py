@@ -3,6 +3,7 @@
 Runs on its own cluster: these tests change the configuration."""
 
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -41,6 +42,22 @@ def set_guc(c, name, value):
         c.psql(f"ALTER SYSTEM SET serendb_data_api.{name} = '{value}'; SELECT pg_reload_conf();")
 
 
+@contextmanager
+def setting(c, name, value, reset=None):
+    """`name` = `value` inside the block; set to `reset` (None resets) when it ends, also when
+    an assertion inside failed."""
+    try:
+        set_guc(c, name, value)
+        yield
+    finally:
+        set_guc(c, name, reset)
+
+
+def whoami_is(c, token, role):
+    """Wait until /rpc/whoami answers `role` for `token` (reloads reach the workers later)."""
+    return wait_for(lambda: c.http("GET", "/rpc/whoami", token=token).json() == role)
+
+
 def test_request_settings_and_claims_visible_in_sql(cfg):
     r = cfg.http("GET", "/rpc/req", {"X-Probe": "probe-value"}, token=cfg.token(sub="user-7"))
     assert r.status == 200, r
@@ -57,8 +74,7 @@ def test_request_settings_and_claims_visible_in_sql(cfg):
 def test_jwt_secret_rotation(cfg):
     old = cfg.token()
     new_secret = "a-rotated-secret-that-is-long-enough-0123456789"
-    try:
-        set_guc(cfg, "jwt_secret", new_secret)
+    with setting(cfg, "jwt_secret", new_secret, reset=cfg.secret):
         assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 401)
         r = cfg.http("GET", "/nums?limit=1", token=old)
         assert r.json()["code"] == "PGRST301", r
@@ -66,8 +82,6 @@ def test_jwt_secret_rotation(cfg):
                          secret=new_secret)
         r = cfg.http("GET", "/nums?limit=1", token=fresh)
         assert r.status == 200, r
-    finally:
-        set_guc(cfg, "jwt_secret", cfg.secret)
     assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=old).status == 200)
 
 
@@ -76,16 +90,13 @@ def test_jwt_aud(cfg):
     right = cfg.jwt({"sub": "u", "role": "authenticated", "aud": "my-api", "exp": exp})
     wrong = cfg.jwt({"sub": "u", "role": "authenticated", "aud": "other-api", "exp": exp})
     none = cfg.jwt({"sub": "u", "role": "authenticated", "exp": exp})
-    try:
-        set_guc(cfg, "jwt_aud", "my-api")
+    with setting(cfg, "jwt_aud", "my-api"):
         assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 401)
         r = cfg.http("GET", "/nums?limit=1", token=wrong)
         assert r.json()["code"] == "PGRST303", r
         assert cfg.http("GET", "/nums?limit=1", token=right).status == 200
         # PostgREST: a token without aud is accepted.
         assert cfg.http("GET", "/nums?limit=1", token=none).status == 200
-    finally:
-        set_guc(cfg, "jwt_aud", None)
     assert wait_for(lambda: cfg.http("GET", "/nums?limit=1", token=wrong).status == 200)
 
 
@@ -93,35 +104,26 @@ def test_jwt_role_claim_key(cfg):
     exp = int(time.time()) + 60
     nested = cfg.jwt({"sub": "u", "app_metadata": {"role": "app_admin"}, "role": "authenticated",
                       "exp": exp})
-    try:
-        set_guc(cfg, "jwt_role_claim_key", ".app_metadata.role")
-        assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "app_admin")
-    finally:
-        set_guc(cfg, "jwt_role_claim_key", None)
-    assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=nested).json() == "authenticated")
+    with setting(cfg, "jwt_role_claim_key", ".app_metadata.role"):
+        assert whoami_is(cfg, nested, "app_admin")
+    assert whoami_is(cfg, nested, "authenticated")
 
 
 def test_default_role(cfg):
     no_role = cfg.jwt({"sub": "u", "exp": int(time.time()) + 60})
     assert cfg.http("GET", "/rpc/whoami", token=no_role).json() == "authenticated"
-    try:
-        set_guc(cfg, "default_role", "app_admin")
-        assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "app_admin")
-    finally:
-        set_guc(cfg, "default_role", None)
-    assert wait_for(lambda: cfg.http("GET", "/rpc/whoami", token=no_role).json() == "authenticated")
+    with setting(cfg, "default_role", "app_admin"):
+        assert whoami_is(cfg, no_role, "app_admin")
+    assert whoami_is(cfg, no_role, "authenticated")
 
 
 def test_db_max_rows(cfg):
     t = cfg.token()
     assert len(cfg.http("GET", "/nums", token=t).json()) == 50
-    try:
-        set_guc(cfg, "db_max_rows", "7")
+    with setting(cfg, "db_max_rows", "7"):
         assert wait_for(lambda: len(cfg.http("GET", "/nums", token=t).json()) == 7)
         r = cfg.http("GET", "/nums?order=n.desc", token=t)
         assert [x["n"] for x in r.json()] == list(range(50, 43, -1))
-    finally:
-        set_guc(cfg, "db_max_rows", None)
     assert wait_for(lambda: len(cfg.http("GET", "/nums", token=t).json()) == 50)
 
 
@@ -155,14 +157,11 @@ def test_db_schemas(cfg):
     r = cfg.http("GET", "/things", {"Accept-Profile": "v2"}, token=t)
     assert r.status == 406, r
     assert r.json()["code"] == "PGRST106"
-    try:
-        set_guc(cfg, "db_schemas", "public, v2")
+    with setting(cfg, "db_schemas", "public, v2"):
         assert wait_for(lambda: cfg.http("GET", "/things", {"Accept-Profile": "v2"},
                                            token=t).status == 200)
         assert cfg.http("GET", "/things", {"Accept-Profile": "v2"}, token=t).json() == [{"id": 2}]
         assert cfg.http("GET", "/nums?limit=1", token=t).status == 200
-    finally:
-        set_guc(cfg, "db_schemas", None)
 
 
 def slow_call(cfg, seconds):
@@ -171,15 +170,25 @@ def slow_call(cfg, seconds):
     return r, time.time() - t0
 
 
-def test_statement_timeout_is_enforced(cfg):
+@pytest.mark.parametrize("set_sql,reset_sql", [
+    pytest.param("ALTER SYSTEM SET statement_timeout = '300ms'; SELECT pg_reload_conf();",
+                 "ALTER SYSTEM RESET statement_timeout; SELECT pg_reload_conf();",
+                 id="statement_timeout_is_enforced"),
+    pytest.param("ALTER ROLE authenticated SET statement_timeout = '300ms'; "
+                 "NOTIFY pgrst, 'reload config';",
+                 "ALTER ROLE authenticated RESET statement_timeout; NOTIFY pgrst, 'reload config';",
+                 id="role_statement_timeout"),
+])
+def test_statement_timeout(cfg, set_sql, reset_sql):
+    """A statement_timeout set for the server or for the role cancels a slow request."""
     try:
-        cfg.psql("ALTER SYSTEM SET statement_timeout = '300ms'; SELECT pg_reload_conf();")
+        cfg.psql(set_sql)
         time.sleep(0.5)
         r, elapsed = slow_call(cfg, 3)
         assert r.status >= 400 and r.json()["code"] == "57014", r
         assert elapsed < 2
     finally:
-        cfg.psql("ALTER SYSTEM RESET statement_timeout; SELECT pg_reload_conf();")
+        cfg.psql(reset_sql)
 
 
 def test_impersonated_role_settings_are_applied(cfg):
@@ -191,15 +200,3 @@ def test_impersonated_role_settings_are_applied(cfg):
             cfg.http("GET", "/rpc/wm", token=cfg.token())
     finally:
         cfg.psql("ALTER ROLE authenticated RESET work_mem; NOTIFY pgrst, 'reload config';")
-
-
-def test_role_statement_timeout(cfg):
-    try:
-        cfg.psql("ALTER ROLE authenticated SET statement_timeout = '300ms'; "
-                 "NOTIFY pgrst, 'reload config';")
-        time.sleep(0.5)
-        r, elapsed = slow_call(cfg, 3)
-        assert r.status >= 400 and r.json()["code"] == "57014", r
-        assert elapsed < 2
-    finally:
-        cfg.psql("ALTER ROLE authenticated RESET statement_timeout; NOTIFY pgrst, 'reload config';")
