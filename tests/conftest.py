@@ -287,6 +287,12 @@ class Cluster:
                 return last
             time.sleep(0.1)
 
+    def expect_status(self, path, status, token=None, timeout=10):
+        """wait_status, and assert that `status` did come; returns that response."""
+        r = self.wait_status(path, status, token=token, timeout=timeout)
+        assert r.status == status, r
+        return r
+
     def postmaster_start_time(self):
         return self.psql("SELECT pg_postmaster_start_time()", db="postgres")
 

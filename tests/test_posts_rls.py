@@ -112,8 +112,7 @@ def test_no_token_is_401_when_anon_role_is_unset(cluster, psql):
         GRANT USAGE ON SCHEMA public TO anonymous;
         GRANT SELECT ON public_notes TO anonymous;
     """)
-    r = cluster.wait_status("/public_notes", 200)
-    assert r.status == 200, r
+    cluster.expect_status("/public_notes", 200)
     try:
         psql("ALTER SYSTEM SET serendb_data_api.db_anon_role = ''; SELECT pg_reload_conf();")
         r = cluster.wait_status("/public_notes", 401)
