@@ -78,6 +78,17 @@ def make_jwt(claims, secret=JWT_SECRET, header=None):
     return f"{head}.{body}.{sig}"
 
 
+def recv_until(sock, buf, done):
+    """Read from `sock` onto `buf` until done(buf) or the peer closes; returns buf (callers
+    check done(buf) again to tell the two apart)."""
+    while not done(buf):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
 class Response:
     def __init__(self, status, headers, body):
         self.status = status
@@ -241,12 +252,7 @@ class Cluster:
         s = socket.create_connection(("127.0.0.1", self.api_port), timeout=timeout)
         try:
             s.sendall(data)
-            buf = b""
-            while b"\r\n" not in buf:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                buf += chunk
+            buf = recv_until(s, b"", lambda b: b"\r\n" in b)
         finally:
             s.close()
         if not buf.startswith(b"HTTP/1."):

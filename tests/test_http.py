@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from conftest import recv_until
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -23,11 +24,9 @@ def read_responses(sock, count, timeout=10):
     buf = b""
     out = []
     while len(out) < count:
-        while b"\r\n\r\n" not in buf:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return out
-            buf += chunk
+        buf = recv_until(sock, buf, lambda b: b"\r\n\r\n" in b)
+        if b"\r\n\r\n" not in buf:
+            return out
         head, buf = buf.split(b"\r\n\r\n", 1)
         lines = head.split(b"\r\n")
         status = int(lines[0].split(b" ")[1])
@@ -36,11 +35,7 @@ def read_responses(sock, count, timeout=10):
             k, _, v = line.partition(b":")
             if k.strip().lower() == b"content-length":
                 length = int(v.strip())
-        while len(buf) < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
+        buf = recv_until(sock, buf, lambda b: len(b) >= length)
         out.append((status, buf[:length]))
         buf = buf[length:]
     return out
@@ -67,12 +62,7 @@ def test_connection_close_is_honoured(cluster):
         s.sendall(b"GET /posts?limit=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
                   b"Authorization: Bearer " + cluster.token().encode() + b"\r\n\r\n")
         s.settimeout(10)
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = recv_until(s, b"", lambda b: False)
     finally:
         s.close()
     assert data.startswith(b"HTTP/1.1 200"), data[:200]
