@@ -97,12 +97,6 @@ SELECTS = [
 ]
 
 
-@pytest.mark.parametrize("path,sql", SELECTS)
-def test_select_matches_postgres(cluster, path, sql):
-    """Selected columns, aliases and JSON paths give what Postgres gives for the same select."""
-    assert ok_json(get(cluster, path)) == sql_json(cluster, sql)
-
-
 def test_select_unknown_column_is_42703(cluster):
     assert_error(get(cluster, "/ft_books?select=id,nope"), 400, "42703")
 
@@ -246,9 +240,10 @@ EMBEDS = [
 ]
 
 
-@pytest.mark.parametrize("path,sql", EMBEDS)
-def test_embed_matches_postgres(cluster, path, sql):
-    """Embeds, spreads, hints and embedded filters give what Postgres gives for the same joins."""
+@pytest.mark.parametrize("path,sql", SELECTS + EMBEDS)
+def test_read_matches_postgres(cluster, path, sql):
+    """Selected columns, JSON paths, embeds, spreads, hints and embedded filters give what
+    Postgres gives for the same select and joins."""
     assert ok_json(get(cluster, path)) == sql_json(cluster, sql)
 
 
