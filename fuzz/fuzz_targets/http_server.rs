@@ -22,12 +22,14 @@ fuzz_target!(|data: &[u8]| {
             // the listener hands every request to an executor as an ipc frame
             let frame = ipc::encode_request(&req);
             assert_eq!(ipc::decode_request(&frame[4..]).ok().as_ref(), Some(&req));
+            // a function-chosen reason phrase (RAISE ... PTnnn), here the client's
+            let reason = req.header("x-reason").map(str::to_string);
             // echo parts of the request, so header encoding sees request-controlled text
             HttpResponse {
                 status: 200 + (req.body.len() % 400) as u16,
                 headers: vec![("X-Target".into(), req.target.clone())],
                 body: req.body,
-                reason: None,
+                reason,
             }
         });
         let mut out = Vec::new();
