@@ -68,7 +68,10 @@ pub fn field_sql_in(
             JsonKey::Key(k) => p.cast(k, "text"),
             JsonKey::Index(i) => p.cast(&i.to_string(), "integer"),
         };
-        expr = format!("{expr}{arrow}{key_sql}");
+        // Appended in place: re-formatting the whole expression per step is quadratic in the
+        // path length.
+        expr.push_str(arrow);
+        expr.push_str(&key_sql);
     }
     let ty = if last_text { "text" } else { json_type };
     (format!("({expr})"), Some(ty.to_string()))

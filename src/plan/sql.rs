@@ -19,6 +19,9 @@ pub fn qualified(schema: &str, name: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Params {
     pub values: Vec<Option<String>>,
+    /// value -> its index in `values`: finding a shared placeholder must not cost a scan per
+    /// value (a long `or=(...)` would be quadratic)
+    index: std::collections::HashMap<String, usize>,
 }
 
 impl Params {
@@ -28,10 +31,11 @@ impl Params {
 
     /// Adds a value and returns its placeholder (`$n`), uncast (text).
     pub fn push(&mut self, value: &str) -> String {
-        if let Some(i) = self.values.iter().position(|v| v.as_deref() == Some(value)) {
+        if let Some(&i) = self.index.get(value) {
             return format!("${}", i + 1);
         }
         self.values.push(Some(value.to_string()));
+        self.index.insert(value.to_string(), self.values.len() - 1);
         format!("${}", self.values.len())
     }
 
