@@ -131,15 +131,19 @@ def test_db_tx_end_rollback(cfg):
     t = cfg.token()
     try:
         set_guc(cfg, "db_tx_end", "rollback-allow-override")
-        # Wait until a write really is rolled back.
+        # Wait until a write really is rolled back. Each try writes its own value: a try that
+        # reached an executor before the reload did commit, and must not hide later rollbacks.
+        tries = iter(range(1000, 2000))
+
         def rolled_back():
-            r = cfg.http("POST", "/nums", {"Prefer": "return=representation"}, {"n": 1000},
+            n = next(tries)
+            r = cfg.http("POST", "/nums", {"Prefer": "return=representation"}, {"n": n},
                          token=t)
-            return r.status == 201 and cfg.psql("SELECT count(*) FROM nums WHERE n = 1000") == "0"
+            return r.status == 201 and cfg.psql(f"SELECT count(*) FROM nums WHERE n = {n}") == "0"
         assert wait_for(rolled_back)
-        r = cfg.http("POST", "/nums", {"Prefer": "tx=commit"}, {"n": 1001}, token=t)
+        r = cfg.http("POST", "/nums", {"Prefer": "tx=commit"}, {"n": 5001}, token=t)
         assert r.status == 201, r
-        assert cfg.psql("SELECT count(*) FROM nums WHERE n = 1001") == "1"
+        assert cfg.psql("SELECT count(*) FROM nums WHERE n = 5001") == "1"
     finally:
         set_guc(cfg, "db_tx_end", None)
         cfg.psql("DELETE FROM nums WHERE n > 50")
