@@ -43,7 +43,11 @@ const MAX_CACHED_PLANS: usize = 2000;
 
 #[derive(Debug, Clone, PartialEq)]
 enum RoleVerdict {
-    Allowed,
+    /// with the role's own `ALTER ROLE ... SET` settings (database-specific ones last), which
+    /// PostgREST applies to every request of an impersonated role. Like PostgREST, they are
+    /// read once and re-read on `NOTIFY pgrst` (pg_db_role_setting changes send no
+    /// invalidation); role changes (AUTHOID, memberships) drop the cache by themselves.
+    Allowed(Rc<Vec<(String, String)>>),
     Missing,
     NotGranted,
     Privileged,
@@ -205,11 +209,12 @@ fn serve_in_transaction(
 ) -> Result<(HttpResponse, bool), ApiError> {
     let schema = ensure_schema(settings)?;
     let stmt = plan::plan(req, &schema, settings)?;
-    check_role(&auth.role, settings)?;
+    let role_settings = check_role(&auth.role, settings)?;
     if stmt.read_only {
         unsafe { pg_sys::XactReadOnly = true };
     }
     set_request_context(req, auth)?;
+    apply_role_settings(&role_settings)?;
     let params = text_params(&stmt)?;
     let (row, total) = {
         let _sandbox = RoleSandbox::enter();
@@ -341,10 +346,7 @@ fn text_params(stmt: &Statement) -> Result<Vec<Param>, ApiError> {
         .collect()
 }
 
-/// The request's role, claims, method, path, headers and search_path, all transaction-local,
-/// plus the role's own `ALTER ROLE ... SET` settings (database-specific ones last), which
-/// PostgREST applies to every request of an impersonated role. pg_db_role_setting changes send
-/// no invalidation, so they are read here on every request rather than cached.
+/// The request's role, claims, method, path, headers and search_path, all transaction-local.
 fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiError> {
     let claims = if auth.claims.is_null() {
         String::new()
@@ -374,15 +376,7 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
     query_row(
         "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
          set_config('request.method', $3, true), set_config('request.path', $4, true), \
-         set_config('request.headers', $5, true), set_config('search_path', $6, true), \
-         (SELECT count(set_config(split_part(c.cfg, '=', 1), \
-                                  substr(c.cfg, strpos(c.cfg, '=') + 1), true)) \
-          FROM (SELECT u.cfg FROM pg_catalog.pg_db_role_setting d \
-                JOIN pg_catalog.pg_roles r ON r.oid = d.setrole AND r.rolname = $1, \
-                unnest(d.setconfig) AS u(cfg) \
-                WHERE d.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database \
-                                            WHERE datname = current_database())) \
-                ORDER BY d.setdatabase) AS c)",
+         set_config('request.headers', $5, true), set_config('search_path', $6, true)",
         &[
             Param::Text(Some(auth.role.clone())),
             Param::Text(Some(claims)),
@@ -395,13 +389,28 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
     Ok(())
 }
 
+/// The impersonated role's own settings, transaction-local; most roles have none, and then this
+/// costs nothing.
+fn apply_role_settings(role_settings: &[(String, String)]) -> Result<(), ApiError> {
+    if role_settings.is_empty() {
+        return Ok(());
+    }
+    query_row(
+        "SELECT count(set_config(e->>0, e->>1, true)) FROM json_array_elements($1::json) AS e",
+        &[Param::Text(Some(
+            serde_json::json!(role_settings).to_string(),
+        ))],
+    )?;
+    Ok(())
+}
+
 fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// PostgREST's authenticator model: only roles granted to the authenticator role, never a
 /// superuser or a BYPASSRLS role.
-fn check_role(role: &str, settings: &Settings) -> Result<(), ApiError> {
+fn check_role(role: &str, settings: &Settings) -> Result<Rc<Vec<(String, String)>>, ApiError> {
     if ROLES_STALE.swap(false, Ordering::Relaxed) {
         ROLE_VERDICTS.with(|m| m.borrow_mut().clear());
     }
@@ -413,7 +422,11 @@ fn check_role(role: &str, settings: &Settings) -> Result<(), ApiError> {
             let row = query_rows(
                 "SELECT (r.rolsuper OR r.rolbypassrls)::text, \
                  EXISTS (SELECT 1 FROM pg_catalog.pg_roles a \
-                         WHERE a.rolname = $2 AND pg_catalog.pg_has_role(a.oid, r.oid, 'MEMBER'))::text \
+                         WHERE a.rolname = $2 AND pg_catalog.pg_has_role(a.oid, r.oid, 'MEMBER'))::text, \
+                 (SELECT coalesce(json_agg(c.cfg ORDER BY d.setdatabase), '[]')::text \
+                  FROM pg_catalog.pg_db_role_setting d, unnest(d.setconfig) AS c(cfg) \
+                  WHERE d.setrole = r.oid AND d.setdatabase IN \
+                    (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))) \
                  FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
                 &[
                     Param::Text(Some(role.to_string())),
@@ -426,7 +439,19 @@ fn check_role(role: &str, settings: &Settings) -> Result<(), ApiError> {
                     RoleVerdict::Privileged
                 }
                 Some(r) if r.get(1).cloned().flatten().as_deref() == Some("true") => {
-                    RoleVerdict::Allowed
+                    let configs: Vec<String> = r
+                        .get(2)
+                        .cloned()
+                        .flatten()
+                        .and_then(|j| serde_json::from_str(&j).ok())
+                        .unwrap_or_default();
+                    RoleVerdict::Allowed(Rc::new(
+                        configs
+                            .iter()
+                            .filter_map(|c| c.split_once('='))
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    ))
                 }
                 Some(_) => RoleVerdict::NotGranted,
             };
@@ -435,7 +460,7 @@ fn check_role(role: &str, settings: &Settings) -> Result<(), ApiError> {
         }
     };
     match verdict {
-        RoleVerdict::Allowed => Ok(()),
+        RoleVerdict::Allowed(role_settings) => Ok(role_settings),
         RoleVerdict::Missing => Err(ApiError::new(
             401,
             "22023",
