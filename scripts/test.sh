@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full check: deps, unit tests, release build + install, integration tests, conformance.
-# Exits non-zero when the unit or integration tests fail; the conformance score is reported only.
+# Exits non-zero when the unit tests, the integration tests or the conformance suite fail.
 #
 # Environment: SKIP_DEPS=1 (skip scripts/install-deps.sh), PYTEST_ARGS (extra pytest arguments),
 #              CONFORMANCE_DIR (default: ../shared/conformance next to the repository).
@@ -31,6 +31,7 @@ case "$PYTEST_RC" in
 esac
 
 CONFORMANCE_DIR="${CONFORMANCE_DIR:-$(dirname "$REPO_ROOT")/shared/conformance}"
+CONF_RC=0
 if [ -f "$CONFORMANCE_DIR/serve.sh" ]; then
   CONF_OUT="${TMPDIR:-/tmp}/serendb-conformance.out"
   log "conformance suite: $CONFORMANCE_DIR/serve.sh"
@@ -39,11 +40,12 @@ if [ -f "$CONFORMANCE_DIR/serve.sh" ]; then
   CONF_RC=$?
   set -e
   grep '^FAIL' "$CONF_OUT" | head -n 40 || true
-  log "conformance (exit $CONF_RC, not yet gating; full output in $CONF_OUT):"
+  log "conformance (exit $CONF_RC; full output in $CONF_OUT):"
   grep -E '^[0-9]+ passed, [0-9]+ failed' "$CONF_OUT" | tail -n 1 || tail -n 1 "$CONF_OUT"
 else
   log "conformance suite not found at $CONFORMANCE_DIR: skipped"
 fi
 
 [ "$PYTEST_RC" = "0" ] || exit 1
+[ "$CONF_RC" = "0" ] || { log "the conformance suite failed"; exit 1; }
 log "all gating checks passed"
