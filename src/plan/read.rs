@@ -14,8 +14,8 @@ use super::{Estimate, EstimateKind, Statement};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, CountPref, MediaType};
 use crate::parse::ast::{
-    Aggregate, EmbedPath, Field, Filter, IsValue, JoinType, LogicTree, NullsOrder, Operation,
-    OrderDirection, OrderTerm, QueryParams, SelectItem,
+    Aggregate, EmbedPath, Field, Filter, IsValue, JoinType, NullsOrder, Operation, OrderDirection,
+    OrderTerm, QueryParams, SelectItem,
 };
 use crate::schema_cache::model::Table;
 use crate::schema_cache::SchemaCache;
@@ -463,13 +463,7 @@ impl<'q, 'a> Builder<'q, 'a> {
         // related orders must be grouped too when the node aggregates
         let mut related_order: Vec<String> = vec![];
         if !count_only {
-            let terms = self
-                .query
-                .order
-                .iter()
-                .filter(|(p, _)| *p == node.path)
-                .flat_map(|(_, t)| t.iter());
-            for term in terms {
+            for term in at_path(&self.query.order, &node.path).flatten() {
                 let expr = match &term.relation {
                     None => field_sql_in(self.p, Some(self.schema), node.table, &q, &term.field).0,
                     Some(rel) => {
@@ -512,42 +506,20 @@ impl<'q, 'a> Builder<'q, 'a> {
         // filters
         let mut null_filters: Vec<(usize, bool)> = vec![];
         if apply_filters {
-            let filters: Vec<&Filter> = self
-                .query
-                .filters
-                .iter()
-                .filter(|(p, _)| *p == node.path)
-                .map(|(_, f)| f)
-                .collect();
-            for f in filters {
-                if let Some((i, is_null)) = embed_null_filter(node, f) {
-                    null_filters.push((i, is_null));
-                    let e = &node.embeds[i];
-                    parts.conds.push(exists_cond(&e.lateral, is_null));
-                } else {
-                    parts
-                        .conds
-                        .push(filter_sql_in(self.p, Some(self.schema), node.table, &q, f)?);
-                }
+            let schema = self.schema;
+            // one filter, top-level or inside a logic tree: an embed null test or a column test
+            let mut filter_cond = |p: &mut Params, f: &Filter| match embed_null_filter(node, f) {
+                Some((i, is_null)) => Ok(exists_cond(&node.embeds[i].lateral, is_null)),
+                None => filter_sql_in(p, Some(schema), node.table, &q, f),
+            };
+            for f in at_path(&self.query.filters, &node.path) {
+                null_filters.extend(embed_null_filter(node, f));
+                parts.conds.push(filter_cond(self.p, f)?);
             }
-            let trees: Vec<&LogicTree> = self
-                .query
-                .logic
-                .iter()
-                .filter(|(p, _)| *p == node.path)
-                .map(|(_, t)| t)
-                .collect();
-            for t in trees {
-                let table = node.table;
-                let schema = self.schema;
-                let cond = logic_sql_with(self.p, t, &mut |p, f| {
-                    if let Some((i, is_null)) = embed_null_filter(node, f) {
-                        Ok(exists_cond(&node.embeds[i].lateral, is_null))
-                    } else {
-                        filter_sql_in(p, Some(schema), table, &q, f)
-                    }
-                })?;
-                parts.conds.push(cond);
+            for t in at_path(&self.query.logic, &node.path) {
+                parts
+                    .conds
+                    .push(logic_sql_with(self.p, t, &mut filter_cond)?);
             }
         }
 
@@ -944,6 +916,11 @@ fn order_sql(expr: String, term: &OrderTerm) -> String {
         None => {}
     }
     s
+}
+
+/// The entries of a per-embed list (`filters`, `logic`, `order`) that belong to the node at `path`.
+fn at_path<'l, T>(list: &'l [(EmbedPath, T)], path: &'l [String]) -> impl Iterator<Item = &'l T> {
+    list.iter().filter(move |(p, _)| p == path).map(|(_, t)| t)
 }
 
 fn exists_cond(lateral: &str, is_null: bool) -> String {
