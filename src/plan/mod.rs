@@ -147,22 +147,13 @@ fn allow_statement(allow: &str) -> Statement {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{BodyType, MediaType, Preferences};
-    use crate::parse::ast::QueryParams;
 
     fn req(method: Method, resource: Resource) -> ApiRequest {
         ApiRequest {
             method,
             resource,
             schema: "public".into(),
-            profile_given: false,
-            query: QueryParams::default(),
-            prefer: Preferences::default(),
-            accept: MediaType::Json,
-            content_type: BodyType::Json,
-            range: None,
-            headers: vec![],
-            body: vec![],
+            ..ApiRequest::default()
         }
     }
 

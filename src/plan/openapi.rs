@@ -337,8 +337,7 @@ pub fn plan_root(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{BodyType, MediaType, Method, Preferences, Resource};
-    use crate::parse::ast::QueryParams;
+    use crate::http::{Method, Resource};
 
     #[test]
     fn describes_tables_views_and_functions() {
@@ -348,14 +347,7 @@ mod tests {
             method: Method::Get,
             resource: Resource::Root,
             schema: "public".into(),
-            profile_given: false,
-            query: QueryParams::default(),
-            prefer: Preferences::default(),
-            accept: MediaType::Json,
-            content_type: BodyType::Json,
-            range: None,
-            headers: vec![],
-            body: vec![],
+            ..ApiRequest::default()
         };
         let st = plan_root(&req, &sc).unwrap();
         assert!(st.read_only);

@@ -1051,7 +1051,7 @@ fn body_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{CountPref, Method, Preferences, Resource};
+    use crate::http::{CountPref, Method, Resource};
     use crate::parse::ast::{JsonKey, JsonOp, SimpleOp};
 
     fn cache() -> SchemaCache {
@@ -1063,14 +1063,8 @@ mod tests {
             method: Method::Get,
             resource: Resource::Relation(name.into()),
             schema: "public".into(),
-            profile_given: false,
             query,
-            prefer: Preferences::default(),
-            accept: MediaType::Json,
-            content_type: crate::http::BodyType::Json,
-            range: None,
-            headers: vec![],
-            body: vec![],
+            ..ApiRequest::default()
         }
     }
 
