@@ -333,26 +333,12 @@ pub fn no_relationship(source: &str, target: &str, hint: Option<&str>, schema: &
 
 /// 300 PGRST201, with PostgREST's `details` array of candidates.
 fn ambiguous(source: &str, target: &str, rels: &[Relationship]) -> ApiError {
-    let message =
-        format!("Could not embed because more than one relationship was found for '{source}' and '{target}'");
     let options: Vec<String> = rels
         .iter()
         .map(|r| format!("'{target}!{}'", r.hint_name()))
         .collect();
-    let hint = format!(
-        "Try changing '{target}' to one of the following: {}. Find the desired relationship in the 'details' key.",
-        options.join(", ")
-    );
-    let details: Vec<serde_json::Value> = rels.iter().map(|r| r.describe()).collect();
-    let body = json!({
-        "code": "PGRST201",
-        "details": details,
-        "hint": hint,
-        "message": message,
-    });
-    let mut e = ApiError::new(300, "PGRST201", message).with_hint(hint);
-    e.raw_body = Some(body.to_string());
-    e
+    let details = rels.iter().map(|r| r.describe()).collect();
+    ApiError::ambiguous_relationship(source, target, details, &options)
 }
 
 #[cfg(test)]
