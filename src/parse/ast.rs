@@ -260,3 +260,31 @@ pub struct QueryParams {
     /// by name), for the `Content-Location` of reads.
     pub canonical: String,
 }
+
+/// Select items as tests write them by hand: a plain column, an embed with no alias, hint,
+/// join type or spread.
+#[cfg(test)]
+pub(crate) mod build {
+    use super::{Field, SelectItem};
+
+    pub fn col(name: &str) -> SelectItem {
+        SelectItem::Field {
+            field: Field::col(name),
+            alias: None,
+            cast: None,
+            aggregate: None,
+            aggregate_cast: None,
+        }
+    }
+
+    pub fn embed(name: &str, select: Vec<SelectItem>) -> SelectItem {
+        SelectItem::Embed {
+            name: name.into(),
+            alias: None,
+            hint: None,
+            join: None,
+            spread: false,
+            select,
+        }
+    }
+}

@@ -250,33 +250,13 @@ fn aggregate(i: &str) -> (&str, Option<Aggregate>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::ast::build::{col, embed};
     use crate::parse::ast::{JsonKey, JsonOp};
 
     fn sel(s: &str) -> Vec<SelectItem> {
         match select_param(s) {
             Ok((_, v)) => v,
             Err(e) => panic!("{s}: {e:?}"),
-        }
-    }
-
-    fn col(name: &str) -> SelectItem {
-        SelectItem::Field {
-            field: Field::col(name),
-            alias: None,
-            cast: None,
-            aggregate: None,
-            aggregate_cast: None,
-        }
-    }
-
-    fn embed(name: &str, select: Vec<SelectItem>) -> SelectItem {
-        SelectItem::Embed {
-            name: name.into(),
-            alias: None,
-            hint: None,
-            join: None,
-            spread: false,
-            select,
         }
     }
 

@@ -1052,6 +1052,7 @@ fn body_sql(
 mod tests {
     use super::*;
     use crate::http::{CountPref, Method, Resource};
+    use crate::parse::ast::build::{col, embed};
     use crate::parse::ast::{JsonKey, JsonOp, SimpleOp};
 
     fn cache() -> SchemaCache {
@@ -1065,27 +1066,6 @@ mod tests {
             schema: "public".into(),
             query,
             ..ApiRequest::default()
-        }
-    }
-
-    fn col(name: &str) -> SelectItem {
-        SelectItem::Field {
-            field: Field::col(name),
-            alias: None,
-            cast: None,
-            aggregate: None,
-            aggregate_cast: None,
-        }
-    }
-
-    fn embed(name: &str, hint: Option<&str>, select: Vec<SelectItem>) -> SelectItem {
-        SelectItem::Embed {
-            name: name.into(),
-            alias: None,
-            hint: hint.map(String::from),
-            join: None,
-            spread: false,
-            select,
         }
     }
 
@@ -1142,8 +1122,8 @@ mod tests {
     fn to_one_and_to_many_embeds_are_laterals() {
         let q = select(vec![
             col("id"),
-            embed("authors", None, vec![col("name")]),
-            embed("reviews", None, vec![col("rating")]),
+            embed("authors", vec![col("name")]),
+            embed("reviews", vec![col("rating")]),
         ]);
         let sql = plan_of(&req("books", q)).unwrap().sql;
         assert!(sql.contains("LEFT JOIN LATERAL (SELECT TRUE AS \"pgrst_e\", (SELECT pg_catalog.row_to_json(_pgrst_r) FROM (SELECT \"authors_1\".\"name\" AS \"name\") AS _pgrst_r) AS \"body\" FROM \"public\".\"authors\" AS \"authors_1\" WHERE \"authors_1\".\"id\" = \"books\".\"author_id\") AS \"pgrst_lat_1\" ON TRUE"));
@@ -1153,7 +1133,7 @@ mod tests {
 
     #[test]
     fn many_to_many_joins_the_junction() {
-        let q = select(vec![col("id"), embed("genres", None, vec![col("name")])]);
+        let q = select(vec![col("id"), embed("genres", vec![col("name")])]);
         let sql = plan_of(&req("books", q)).unwrap().sql;
         assert!(sql.contains("FROM \"public\".\"genres\" AS \"genres_1\" JOIN \"public\".\"book_genres\" AS \"genres_1_j\" ON \"genres_1_j\".\"genre_id\" = \"genres_1\".\"id\" WHERE \"genres_1_j\".\"book_id\" = \"books\".\"id\""));
     }
@@ -1170,7 +1150,7 @@ mod tests {
                 spread: false,
                 select: vec![col("name")],
             },
-            embed("reviews", None, vec![]),
+            embed("reviews", vec![]),
         ]);
         q.filters.push((
             vec![],
@@ -1192,18 +1172,18 @@ mod tests {
     fn ambiguous_embed_is_300() {
         let q = select(vec![
             SelectItem::Star,
-            embed("members", None, vec![SelectItem::Star]),
+            embed("members", vec![SelectItem::Star]),
         ]);
         let e = plan_of(&req("loans", q)).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (300, "PGRST201"));
-        let q = select(vec![embed("nothing_here", None, vec![])]);
+        let q = select(vec![embed("nothing_here", vec![])]);
         let e = plan_of(&req("loans", q)).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "PGRST200"));
     }
 
     #[test]
     fn embedded_filter_order_limit() {
-        let mut q = select(vec![col("id"), embed("books", None, vec![col("id")])]);
+        let mut q = select(vec![col("id"), embed("books", vec![col("id")])]);
         q.filters
             .push((vec!["books".into()], eq("format", "ebook")));
         q.order.push((
@@ -1232,12 +1212,12 @@ mod tests {
             direction: None,
             nulls: None,
         };
-        let mut q = select(vec![col("id"), embed("authors", None, vec![col("name")])]);
+        let mut q = select(vec![col("id"), embed("authors", vec![col("name")])]);
         q.order.push((vec![], vec![term("authors")]));
         let sql = plan_of(&req("books", q)).unwrap().sql;
         assert!(sql.contains("\"authors_1\".\"name\" AS \"pgrst_o_1\""));
         assert!(sql.contains("ORDER BY \"pgrst_lat_1\".\"pgrst_o_1\""));
-        let mut q = select(vec![col("id"), embed("books", None, vec![col("id")])]);
+        let mut q = select(vec![col("id"), embed("books", vec![col("id")])]);
         q.order.push((vec![], vec![term("books")]));
         let e = plan_of(&req("authors", q)).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (400, "PGRST118"));
@@ -1260,7 +1240,7 @@ mod tests {
         let st = plan_read(&r, "items", &cache(), &settings).unwrap();
         assert!(st.sql.contains("LIMIT 1 OFFSET 2"));
         // max_rows caps embedded to-many resources too
-        let q = select(vec![col("id"), embed("books", None, vec![col("id")])]);
+        let q = select(vec![col("id"), embed("books", vec![col("id")])]);
         let st = plan_read(&req("authors", q), "authors", &cache(), &settings).unwrap();
         assert!(st
             .sql
@@ -1397,7 +1377,7 @@ mod tests {
         let sc = cache();
         let table = sc.table("public", "tasks").unwrap();
         let mut p = Params::new();
-        let q = select(vec![col("id"), embed("projects", None, vec![col("name")])]);
+        let q = select(vec![col("id"), embed("projects", vec![col("name")])]);
         let sql = read_body_sql(&mut p, &sc, table, "pgrst_source", &q, MediaType::Json).unwrap();
         assert!(sql.starts_with("SELECT pg_catalog.count(*) AS page_total, coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text AS body FROM (SELECT \"tasks\".\"id\" AS \"id\""));
         assert!(sql.contains("FROM pgrst_source AS \"tasks\" LEFT JOIN LATERAL"));
