@@ -905,6 +905,25 @@ mod tests {
     }
 
     #[test]
+    fn no_relationship_names_the_hint() {
+        let e = ApiError::no_relationship("loans", "members", Some("fk_x"), "public");
+        assert_eq!((e.status, e.code.as_str()), (400, "PGRST200"));
+        assert_eq!(
+            e.message,
+            "Could not find a relationship between 'loans' and 'members' in the schema cache"
+        );
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Searched for a foreign key relationship between 'loans' and 'members' using the hint 'fk_x' in the schema 'public', but no matches were found.")
+        );
+        let e = ApiError::no_relationship("loans", "members", None, "public");
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Searched for a foreign key relationship between 'loans' and 'members' in the schema 'public', but no matches were found.")
+        );
+    }
+
+    #[test]
     fn pgrst_constructors() {
         let e = ApiError::singular(0);
         assert_eq!((e.status, e.code.as_str()), (406, "PGRST116"));

@@ -310,25 +310,15 @@ pub fn find<'a>(
         })
         .collect();
     match found.len() {
-        0 => Err(no_relationship(&source.name, target, hint, &source.schema)),
+        0 => Err(ApiError::no_relationship(
+            &source.name,
+            target,
+            hint,
+            &source.schema,
+        )),
         1 => Ok(found.remove(0)),
         _ => Err(ambiguous(&source.name, target, &found)),
     }
-}
-
-/// 400 PGRST200
-pub fn no_relationship(source: &str, target: &str, hint: Option<&str>, schema: &str) -> ApiError {
-    let using = hint
-        .map(|h| format!(" using the hint '{h}'"))
-        .unwrap_or_default();
-    ApiError::new(
-        400,
-        "PGRST200",
-        format!("Could not find a relationship between '{source}' and '{target}' in the schema cache"),
-    )
-    .with_details(format!(
-        "Searched for a foreign key relationship between '{source}' and '{target}'{using} in the schema '{schema}', but no matches were found."
-    ))
 }
 
 /// 300 PGRST201, with PostgREST's `details` array of candidates.
