@@ -412,17 +412,7 @@ fn ambiguous(fs: &[&Function]) -> ApiError {
             format!("{}.{}({})", f.schema, f.name, args.join(", "))
         })
         .collect();
-    ApiError::new(
-        300,
-        "PGRST203",
-        format!(
-            "Could not choose the best candidate function between: {}",
-            list.join(", ")
-        ),
-    )
-    .with_hint(
-        "Try renaming the parameters or the function itself in the database so function overloading can be resolved",
-    )
+    ApiError::ambiguous_function(&list)
 }
 
 /// PGRST202 with PostgREST's message, details and "Perhaps you meant" hint.
