@@ -644,13 +644,6 @@ fn body_columns(cols: &[&Column]) -> String {
 /// PUT: a single-row upsert keyed by the whole primary key, given as `pk=eq.value` filters.
 fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, ApiError> {
     let q = &req.query;
-    let invalid_filters = || {
-        ApiError::new(
-            405,
-            "PGRST105",
-            "Filters must include all and only primary key columns with 'eq' operators",
-        )
-    };
     if q.limit.iter().any(|(path, _)| path.is_empty())
         || q.offset.iter().any(|(path, _)| path.is_empty())
     {
@@ -682,7 +675,7 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
             )
     });
     if has_root_logic || pk_cols.is_empty() || filter_cols != pk_cols || !all_eq {
-        return Err(invalid_filters());
+        return Err(ApiError::invalid_filters());
     }
     let payload = table_payload(req)?;
     let cols = resolve_columns(table, &payload.keys)?;
