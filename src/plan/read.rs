@@ -413,7 +413,7 @@ impl<'q, 'a> Builder<'q, 'a> {
         for path in paths {
             if find_node(root, path).is_none() {
                 let name = path.last().cloned().unwrap_or_default();
-                return Err(not_embedded(&name));
+                return Err(ApiError::not_embedded(&name));
             }
         }
         Ok(())
@@ -472,7 +472,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                             .iter()
                             .enumerate()
                             .find(|(_, e)| &e.key == rel)
-                            .ok_or_else(|| not_embedded(rel))?;
+                            .ok_or_else(|| ApiError::not_embedded(rel))?;
                         if !e.to_one() {
                             return Err(ApiError::new(
                                 400,
@@ -954,17 +954,6 @@ fn find_node<'n, 'a>(node: &'n Node<'a>, path: &[String]) -> Option<&'n Node<'a>
             .find(|e| &e.key == first)
             .and_then(|e| find_node(&e.node, rest)),
     }
-}
-
-fn not_embedded(name: &str) -> ApiError {
-    ApiError::new(
-        400,
-        "PGRST108",
-        format!("'{name}' is not an embedded resource in this request"),
-    )
-    .with_hint(format!(
-        "Verify that '{name}' is included in the 'select' query parameter."
-    ))
 }
 
 /// The output keys of a node, in order (`*` expands to the table's columns).
