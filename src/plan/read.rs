@@ -474,15 +474,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                             .find(|(_, e)| &e.key == rel)
                             .ok_or_else(|| ApiError::not_embedded(rel))?;
                         if !e.to_one() {
-                            return Err(ApiError::new(
-                                400,
-                                "PGRST118",
-                                format!("A related order on '{rel}' is not possible"),
-                            )
-                            .with_details(format!(
-                                "'{}' and '{rel}' do not form a many-to-one or one-to-one relationship",
-                                node.table.name
-                            )));
+                            return Err(ApiError::related_order_not_to_one(&node.table.name, rel));
                         }
                         let name = format!("pgrst_o_{}", hidden[i].len() + 1);
                         hidden[i].push((name.clone(), term.field.clone()));
