@@ -385,11 +385,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 }
                 SelectItem::Field { aggregate, .. } => {
                     if aggregate.is_some() && !self.aggregates_enabled {
-                        return Err(ApiError::new(
-                            400,
-                            "PGRST123",
-                            "Use of aggregate functions is not allowed",
-                        ));
+                        return Err(ApiError::aggregates_not_allowed());
                     }
                     node.items.push((pos, item));
                 }
