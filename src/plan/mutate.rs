@@ -647,11 +647,7 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
     if q.limit.iter().any(|(path, _)| path.is_empty())
         || q.offset.iter().any(|(path, _)| path.is_empty())
     {
-        return Err(ApiError::new(
-            400,
-            "PGRST114",
-            "limit/offset querystring parameters are not allowed for PUT",
-        ));
+        return Err(ApiError::put_limit_not_allowed());
     }
     let root: Vec<&Filter> = q
         .filters
