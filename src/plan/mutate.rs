@@ -677,13 +677,6 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
     let cols = resolve_columns(table, &payload.keys)?;
     // PostgREST runs the insert with `WHERE pk = url value` and fails when not exactly one row
     // came out; the payload is at hand here, so check it first.
-    let mismatch = || {
-        ApiError::new(
-            400,
-            "PGRST115",
-            "Payload values do not match URL in primary key column(s)",
-        )
-    };
     let url_value = |f: &Filter| match &f.operation {
         Operation::Simple { value, .. } => value.clone(),
         _ => String::new(),
@@ -701,7 +694,7 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
             })
             .count();
         if matching != 1 {
-            return Err(mismatch());
+            return Err(ApiError::put_matching_pk());
         }
     }
     let conds: Vec<String> = root
