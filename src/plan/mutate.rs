@@ -467,17 +467,9 @@ fn resolve_columns<'a>(table: &'a Table, keys: &[String]) -> Result<Vec<&'a Colu
     let mut sorted: Vec<&String> = keys.iter().collect();
     sorted.sort();
     if let Some(missing) = sorted.iter().find(|k| table.column(k).is_none()) {
-        return Err(column_not_found(&table.name, missing));
+        return Err(ApiError::column_not_found(&table.name, missing));
     }
     Ok(keys.iter().filter_map(|k| table.column(k)).collect())
-}
-
-pub(super) fn column_not_found(table: &str, column: &str) -> ApiError {
-    ApiError::new(
-        400,
-        "PGRST204",
-        format!("Could not find the '{column}' column of '{table}' in the schema cache"),
-    )
 }
 
 /// `FROM (SELECT $1::json AS json_data) pgrst_payload, LATERAL (SELECT cols FROM
@@ -574,7 +566,7 @@ fn insert_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, 
     };
     for c in &conflict_cols {
         if table.column(c).is_none() {
-            return Err(column_not_found(&table.name, c));
+            return Err(ApiError::column_not_found(&table.name, c));
         }
     }
     let on_conflict = if conflict_cols.is_empty() {
