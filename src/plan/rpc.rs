@@ -45,11 +45,7 @@ pub fn plan_rpc(
                 Method::Delete => "DELETE",
                 _ => "OPTIONS",
             };
-            return Err(ApiError::new(
-                405,
-                "PGRST101",
-                format!("Cannot use the {m} method on RPC"),
-            ));
+            return Err(ApiError::invalid_rpc_method(m));
         }
     };
     let overloads: Vec<&Function> = schema
