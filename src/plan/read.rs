@@ -211,10 +211,6 @@ pub(crate) fn plan_read(
     })
 }
 
-fn range_error(details: &str) -> ApiError {
-    ApiError::new(416, "PGRST103", "Requested range not satisfiable").with_details(details)
-}
-
 /// The root page: the Range header intersected with `offset`/`limit` (see
 /// [`ApiRequest::top_level_range`]), capped by `max_rows`.
 fn root_page(
@@ -228,15 +224,11 @@ fn root_page(
         .iter()
         .any(|(p, l)| p.as_slice() == root && *l < 0)
     {
-        return Err(range_error(
-            "Limit should be greater than or equal to zero.",
-        ));
+        return Err(ApiError::negative_limit());
     }
     if let Some((lo, Some(hi))) = req.range {
         if hi < lo {
-            return Err(range_error(
-                "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
-            ));
+            return Err(ApiError::lower_gt_upper());
         }
     }
     let (start, mut limit) = req.top_level_range();
@@ -764,9 +756,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 .find(|(p, _)| *p == child.path)
                 .map(|(_, o)| *o);
             if limit.is_some_and(|l| l < 0) {
-                return Err(range_error(
-                    "Limit should be greater than or equal to zero.",
-                ));
+                return Err(ApiError::negative_limit());
             }
             let limit = match (limit, self.max_rows) {
                 (Some(l), Some(m)) => Some(l.min(m)),
