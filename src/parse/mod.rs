@@ -196,10 +196,7 @@ fn column_list(i: &str) -> Res<'_, Vec<String>> {
 fn parse_limit(value: &str) -> Result<i64, ApiError> {
     let n = parse_integer(value, "limit parameter", true)?;
     if n < 0 {
-        return Err(
-            ApiError::new(416, "PGRST103", "Requested range not satisfiable")
-                .with_details("Limit should be greater than or equal to zero."),
-        );
+        return Err(ApiError::negative_limit());
     }
     Ok(n)
 }
