@@ -1003,11 +1003,7 @@ fn body_sql(
             } else {
                 "application/octet-stream"
             };
-            return Err(ApiError::new(
-                406,
-                "PGRST107",
-                format!("None of these media types are available: {name}"),
-            ));
+            return Err(ApiError::media_type_error(&[name]));
         }
     };
     Ok(format!(
