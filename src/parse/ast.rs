@@ -4,6 +4,15 @@
 /// Empty for the root resource. Each element is an embed's alias if it has one, else its name.
 pub type EmbedPath = Vec<String>;
 
+/// The entries of a per-embed list (`filters`, `logic`, `order`, `limit`, ...) that belong to
+/// the resource at `path` (`&[]`: the root).
+pub fn at_path<'l, T>(
+    list: &'l [(EmbedPath, T)],
+    path: &'l [String],
+) -> impl Iterator<Item = &'l T> {
+    list.iter().filter(move |(p, _)| p == path).map(|(_, t)| t)
+}
+
 /// `->key`, `->"quoted.key"` or `->0` / `->-1` (an integer, possibly negative: an array index;
 /// integers too large for `i64` are kept as keys).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use super::{Estimate, EstimateKind, Statement};
 use crate::error::ApiError;
 use crate::http::{ApiRequest, CountPref, MediaType};
 use crate::parse::ast::{
-    Aggregate, EmbedPath, Field, Filter, IsValue, JoinType, NullsOrder, Operation, OrderDirection,
-    OrderTerm, QueryParams, SelectItem,
+    at_path, Aggregate, EmbedPath, Field, Filter, IsValue, JoinType, NullsOrder, Operation,
+    OrderDirection, OrderTerm, QueryParams, SelectItem,
 };
 use crate::schema_cache::model::Table;
 use crate::schema_cache::SchemaCache;
@@ -743,18 +743,8 @@ impl<'q, 'a> Builder<'q, 'a> {
             Ok(sql)
         } else {
             let mut inner = parts.select_from(&from, &join_conds, !needs_output);
-            let limit = self
-                .query
-                .limit
-                .iter()
-                .find(|(p, _)| *p == child.path)
-                .map(|(_, l)| *l);
-            let offset = self
-                .query
-                .offset
-                .iter()
-                .find(|(p, _)| *p == child.path)
-                .map(|(_, o)| *o);
+            let limit = at_path(&self.query.limit, &child.path).next().copied();
+            let offset = at_path(&self.query.offset, &child.path).next().copied();
             if limit.is_some_and(|l| l < 0) {
                 return Err(ApiError::negative_limit());
             }
@@ -894,11 +884,6 @@ fn order_sql(expr: String, term: &OrderTerm) -> String {
         None => {}
     }
     s
-}
-
-/// The entries of a per-embed list (`filters`, `logic`, `order`) that belong to the node at `path`.
-fn at_path<'l, T>(list: &'l [(EmbedPath, T)], path: &'l [String]) -> impl Iterator<Item = &'l T> {
-    list.iter().filter(move |(p, _)| p == path).map(|(_, t)| t)
 }
 
 fn exists_cond(lateral: &str, is_null: bool) -> String {
