@@ -20,7 +20,7 @@ use super::sql::{ident, qualified, Params};
 use super::Statement;
 use crate::error::ApiError;
 use crate::http::{ApiRequest, BodyType, Method, Resolution, Resource, ReturnPref};
-use crate::parse::ast::{Filter, Operation, QueryParams, SelectItem, SimpleOp};
+use crate::parse::ast::{at_path, Filter, Operation, QueryParams, SelectItem, SimpleOp};
 use crate::schema_cache::model::{Column, Table};
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
@@ -636,18 +636,11 @@ fn body_columns(cols: &[&Column]) -> String {
 /// PUT: a single-row upsert keyed by the whole primary key, given as `pk=eq.value` filters.
 fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, ApiError> {
     let q = &req.query;
-    if q.limit.iter().any(|(path, _)| path.is_empty())
-        || q.offset.iter().any(|(path, _)| path.is_empty())
-    {
+    if at_path(&q.limit, &[]).next().is_some() || at_path(&q.offset, &[]).next().is_some() {
         return Err(ApiError::put_limit_not_allowed());
     }
-    let root: Vec<&Filter> = q
-        .filters
-        .iter()
-        .filter(|(path, _)| path.is_empty())
-        .map(|(_, f)| f)
-        .collect();
-    let has_root_logic = q.logic.iter().any(|(path, _)| path.is_empty());
+    let root: Vec<&Filter> = at_path(&q.filters, &[]).collect();
+    let has_root_logic = at_path(&q.logic, &[]).next().is_some();
     let filter_cols: BTreeSet<&str> = root.iter().map(|f| f.field.name.as_str()).collect();
     let pk_cols: BTreeSet<&str> = table.pk.iter().map(String::as_str).collect();
     let all_eq = root.iter().all(|f| {
@@ -830,24 +823,13 @@ fn limited_rows(
     conds: &[String],
 ) -> Result<Option<String>, ApiError> {
     let q = &req.query;
-    let limit = q
-        .limit
-        .iter()
-        .find(|(path, _)| path.is_empty())
-        .map(|(_, n)| *n);
-    let offset = q
-        .offset
-        .iter()
-        .find(|(path, _)| path.is_empty())
-        .map(|(_, n)| *n);
+    let limit = at_path(&q.limit, &[]).next().copied();
+    let offset = at_path(&q.offset, &[]).next().copied();
     if limit.is_none() && offset.is_none() {
         return Ok(None);
     }
     let mut order = vec![];
-    for (path, terms) in &q.order {
-        if !path.is_empty() {
-            continue;
-        }
+    for terms in at_path(&q.order, &[]) {
         for t in terms {
             if t.relation.is_some() {
                 continue;
@@ -894,15 +876,11 @@ pub(super) fn root_conditions(
     q: &QueryParams,
 ) -> Result<Vec<String>, ApiError> {
     let mut out = vec![];
-    for (path, f) in &q.filters {
-        if path.is_empty() {
-            out.push(filter_sql(p, table, qual, f)?);
-        }
+    for f in at_path(&q.filters, &[]) {
+        out.push(filter_sql(p, table, qual, f)?);
     }
-    for (path, tree) in &q.logic {
-        if path.is_empty() {
-            out.push(logic_sql(p, table, qual, tree)?);
-        }
+    for tree in at_path(&q.logic, &[]) {
+        out.push(logic_sql(p, table, qual, tree)?);
     }
     Ok(out)
 }
