@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::filter::{field_sql, filter_sql, logic_sql};
-use super::read::{read_body_sql_with, RootOptions};
+use super::read::{order_sql, read_body_sql_with, RootOptions};
 use super::sql::{ident, qualified, Params};
 use super::Statement;
 use crate::error::ApiError;
@@ -835,17 +835,7 @@ fn limited_rows(
                 continue;
             }
             let (expr, _) = field_sql(p, table, tbl, &t.field);
-            let dir = match t.direction {
-                Some(crate::parse::ast::OrderDirection::Desc) => " DESC",
-                Some(crate::parse::ast::OrderDirection::Asc) => " ASC",
-                None => "",
-            };
-            let nulls = match t.nulls {
-                Some(crate::parse::ast::NullsOrder::First) => " NULLS FIRST",
-                Some(crate::parse::ast::NullsOrder::Last) => " NULLS LAST",
-                None => "",
-            };
-            order.push(format!("{expr}{dir}{nulls}"));
+            order.push(order_sql(expr, t));
         }
     }
     let order = if order.is_empty() {

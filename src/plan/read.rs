@@ -871,7 +871,8 @@ fn hoisted_aggregates(node: &Node) -> Vec<(String, &'static str, Option<String>)
         .collect()
 }
 
-fn order_sql(expr: String, term: &OrderTerm) -> String {
+/// `expr ASC|DESC NULLS FIRST|LAST`, as the term asks.
+pub(super) fn order_sql(expr: String, term: &OrderTerm) -> String {
     let mut s = expr;
     match term.direction {
         Some(OrderDirection::Asc) => s.push_str(" ASC"),
