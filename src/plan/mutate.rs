@@ -1239,11 +1239,11 @@ pub(super) mod tests {
         dump(cases);
     }
 
-    fn err(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> ApiError {
+    pub fn err(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> ApiError {
         plan(method, target, headers, body).expect_err("planning fails")
     }
 
-    fn sql(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Statement {
+    pub fn sql(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Statement {
         plan(method, target, headers, body).expect("planning succeeds")
     }
 

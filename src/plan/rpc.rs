@@ -659,7 +659,7 @@ fn call_sql(
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::mutate::tests::{dump, plan, Case};
+    use crate::plan::mutate::tests::{dump, err, sql, Case};
 
     #[test]
     fn dump_calls() {
@@ -776,24 +776,6 @@ mod tests {
             ("GET", "/rpc/teapot", &[], ""),
         ];
         dump(cases);
-    }
-
-    fn err(
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> crate::error::ApiError {
-        plan(method, target, headers, body).expect_err("planning fails")
-    }
-
-    fn sql(
-        method: &str,
-        target: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> crate::plan::Statement {
-        plan(method, target, headers, body).expect("planning succeeds")
     }
 
     #[test]
