@@ -282,13 +282,12 @@ pub fn logic_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::mutate::tests::cache;
     use crate::schema_cache::model::ComputedColumn;
 
     #[test]
     fn computed_columns_apply_the_function_to_the_row() {
-        let mut sc =
-            SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
-                .unwrap();
+        let mut sc = cache();
         sc.computed_columns.push(ComputedColumn {
             schema: "public".into(),
             table: "authors".into(),
@@ -306,8 +305,7 @@ mod tests {
     }
 
     fn books() -> Table {
-        let sc = SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
-            .unwrap();
+        let sc = cache();
         sc.table("public", "books").unwrap().clone()
     }
 

@@ -159,8 +159,7 @@ mod tests {
 
     #[test]
     fn options_lists_the_allowed_methods() {
-        let sc = SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
-            .unwrap();
+        let sc = crate::plan::mutate::tests::cache();
         let settings = Settings::default();
         let st = plan(
             &req(Method::Options, Resource::Relation("books".into())),

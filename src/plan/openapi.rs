@@ -341,8 +341,7 @@ mod tests {
 
     #[test]
     fn describes_tables_views_and_functions() {
-        let sc = SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json"))
-            .unwrap();
+        let sc = crate::plan::mutate::tests::cache();
         let req = ApiRequest {
             method: Method::Get,
             resource: Resource::Root,

@@ -1003,10 +1003,7 @@ mod tests {
     use crate::http::{CountPref, Method, Resource};
     use crate::parse::ast::build::{col, embed};
     use crate::parse::ast::{JsonKey, JsonOp, SimpleOp};
-
-    fn cache() -> SchemaCache {
-        SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json")).unwrap()
-    }
+    use crate::plan::mutate::tests::cache;
 
     fn req(name: &str, query: QueryParams) -> ApiRequest {
         ApiRequest {

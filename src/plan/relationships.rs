@@ -334,10 +334,7 @@ fn ambiguous(source: &str, target: &str, rels: &[Relationship]) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cache() -> SchemaCache {
-        SchemaCache::from_json(include_str!("../schema_cache/testdata/conformance.json")).unwrap()
-    }
+    use crate::plan::mutate::tests::cache;
 
     fn find_in<'a>(
         sc: &'a SchemaCache,
