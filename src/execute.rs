@@ -224,18 +224,14 @@ fn serve_in_transaction(
         let total = with_estimate(&stmt, total, &params)?;
         (row, total)
     };
+    let col = |i: usize| row.get(i).cloned().flatten();
     let result = QueryResult {
         total,
-        page_total: row
-            .get(1)
-            .cloned()
-            .flatten()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        body: row.get(2).cloned().flatten(),
-        response_headers: row.get(3).cloned().flatten(),
-        response_status: row.get(4).cloned().flatten(),
-        location: row.get(5).cloned().flatten(),
+        page_total: col(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+        body: col(2),
+        response_headers: col(3),
+        response_status: col(4),
+        location: col(5),
     };
     let resp = respond::respond(req, result)?;
     let rollback = match (settings.tx_end.allows_override(), req.prefer.tx) {
@@ -372,7 +368,7 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
         http::Resource::Rpc(n) => format!("/rpc/{n}"),
         http::Resource::Root => "/".to_string(),
     };
-    let search_path = format!("{}, public", quote_ident(&req.schema));
+    let search_path = format!("{}, public", crate::plan::sql::ident(&req.schema));
     query_row(
         "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
          set_config('request.method', $3, true), set_config('request.path', $4, true), \
@@ -402,10 +398,6 @@ fn apply_role_settings(role_settings: &[(String, String)]) -> Result<(), ApiErro
         ))],
     )?;
     Ok(())
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// PostgREST's authenticator model: only roles granted to the authenticator role, never a

@@ -14,14 +14,7 @@ pub fn load(schemas: &[String]) -> Result<Option<SchemaCache>, ApiError> {
     if installed.first().cloned().flatten().as_deref() != Some("1") {
         return Ok(None);
     }
-    let array_literal = format!(
-        "{{{}}}",
-        schemas
-            .iter()
-            .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let array_literal = crate::plan::sql::array_literal(schemas);
     let row = query_row(
         INTROSPECTION_SQL,
         &[Param::Typed(pg_sys::TEXTARRAYOID, Some(array_literal))],
