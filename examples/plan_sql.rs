@@ -8,7 +8,7 @@
 //!
 //! SCHEMA_JSON is the output of `src/schema_cache/introspect.sql` for the served database.
 
-use serendb_data_api::http::{parse_request, RawRequest};
+use serendb_data_api::api_request::{parse_request, RawRequest};
 use serendb_data_api::plan::plan;
 use serendb_data_api::schema_cache::SchemaCache;
 use serendb_data_api::settings::Settings;

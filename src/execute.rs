@@ -3,10 +3,10 @@
 //! Every Postgres error is caught here, the transaction rolled back and the error mapped to
 //! PostgREST's JSON; nothing escapes to take the worker down.
 
+use crate::api_request::{self, ApiRequest, Method, RawRequest, TxPref};
 use crate::auth::{self, AuthResult};
 use crate::error::ApiError;
 use crate::guc;
-use crate::http::{self, ApiRequest, Method, RawRequest, TxPref};
 use crate::plan::{self, Statement};
 use crate::respond::{self, error_response, HttpResponse, QueryResult};
 use crate::schema_cache::SchemaCache;
@@ -181,7 +181,7 @@ fn run(raw: &RawRequest, settings: &Settings) -> Result<HttpResponse, ApiError> 
                 );
             }
         })?;
-    let req = http::parse_request(raw, settings)?;
+    let req = api_request::parse_request(raw, settings)?;
     let anonymous = auth.anonymous;
     let result = in_transaction(anonymous, || serve_in_transaction(&req, &auth, settings));
     reset_session_role();
@@ -364,9 +364,9 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
         Method::Options => "OPTIONS",
     };
     let path = match &req.resource {
-        http::Resource::Relation(n) => format!("/{n}"),
-        http::Resource::Rpc(n) => format!("/rpc/{n}"),
-        http::Resource::Root => "/".to_string(),
+        api_request::Resource::Relation(n) => format!("/{n}"),
+        api_request::Resource::Rpc(n) => format!("/rpc/{n}"),
+        api_request::Resource::Root => "/".to_string(),
     };
     let search_path = format!("{}, public", crate::plan::sql::ident(&req.schema));
     query_row(

@@ -6,7 +6,7 @@
 //! server does. Keep-alive, pipelining, `Content-Length` and chunked bodies and
 //! `Expect: 100-continue` are handled; nothing else of HTTP/1.1 is needed here.
 
-use crate::http::RawRequest;
+use crate::api_request::RawRequest;
 use crate::respond::HttpResponse;
 use std::future::Future;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

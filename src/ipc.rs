@@ -4,7 +4,7 @@
 //! listener -> executor as [`RawRequest`], answers come back as [`HttpResponse`] (status,
 //! headers, body, then a presence byte and the custom reason phrase).
 
-use crate::http::RawRequest;
+use crate::api_request::RawRequest;
 use crate::respond::HttpResponse;
 use std::io::{self, Read, Write};
 

@@ -1,7 +1,7 @@
 //! serendb_data_api: a PostgREST-compatible REST API served from inside PostgreSQL.
 //!
 //! The request pipeline, one module per step:
-//! worker (listener + executors) -> http -> auth -> parse -> schema_cache -> plan -> execute -> respond.
+//! worker (listener + executors) -> api_request -> auth -> parse -> schema_cache -> plan -> execute -> respond.
 //! Everything except `worker`, `execute`, `guc` and `schema_cache::load` is pure Rust and unit-tested
 //! without Postgres (`cargo test --no-default-features`).
 
@@ -9,9 +9,9 @@
 // size of Result<_, ApiError> costs nothing measurable and boxing it would only add noise.
 #![allow(clippy::result_large_err)]
 
+pub mod api_request;
 pub mod auth;
 pub mod error;
-pub mod http;
 pub mod http_server;
 pub mod ipc;
 pub mod parse;

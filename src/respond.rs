@@ -7,10 +7,10 @@
 //! `response.*` settings) is an `Err` here, so the executor rolls the transaction back.
 #![allow(clippy::result_large_err)]
 
-use crate::error::ApiError;
-use crate::http::{
+use crate::api_request::{
     ApiRequest, CountPref, Method, Preferences, Resolution, Resource, ReturnPref, TxPref,
 };
+use crate::error::ApiError;
 use serde_json::Value;
 
 /// The one row every planned statement returns (see `plan`).
@@ -527,7 +527,7 @@ fn parse_guc_headers(s: &str) -> Result<Vec<(String, String)>, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{parse_preferences, MediaType};
+    use crate::api_request::{parse_preferences, MediaType};
     use crate::parse::ast::QueryParams;
 
     fn req(method: Method, resource: Resource, prefer: &str) -> ApiRequest {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::http::RawRequest;
+use serendb_data_api::api_request::RawRequest;
 use serendb_data_api::http_server::serve_connection;
 use serendb_data_api::ipc;
 use serendb_data_api::respond::HttpResponse;

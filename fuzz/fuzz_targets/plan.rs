@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::http::parse_request;
+use serendb_data_api::api_request::parse_request;
 use serendb_data_api::plan::plan;
 use serendb_data_api::schema_cache::SchemaCache;
 use serendb_data_api_fuzz::{raw_request, settings_for};

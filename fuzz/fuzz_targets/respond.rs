@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::http::parse_request;
+use serendb_data_api::api_request::parse_request;
 use serendb_data_api::http_server::encode_response;
 use serendb_data_api::ipc;
 use serendb_data_api::respond::{error_response, respond_with_inserted, QueryResult};

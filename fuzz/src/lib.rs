@@ -1,7 +1,7 @@
 //! Helpers shared by the fuzz targets: turning fuzz bytes into requests.
 #![allow(clippy::result_large_err)]
 
-use serendb_data_api::http::RawRequest;
+use serendb_data_api::api_request::RawRequest;
 use serendb_data_api::settings::Settings;
 
 /// Settings like a deployment exposing two schemas.

@@ -22,8 +22,8 @@ pub mod relationships;
 pub mod rpc;
 pub mod sql;
 
+use crate::api_request::{ApiRequest, Method, Resource};
 use crate::error::ApiError;
-use crate::http::{ApiRequest, Method, Resource};
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
 

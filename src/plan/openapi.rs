@@ -6,8 +6,8 @@
 
 use super::sql::{qualified, Params};
 use super::Statement;
+use crate::api_request::ApiRequest;
 use crate::error::ApiError;
-use crate::http::ApiRequest;
 use crate::schema_cache::model::{Column, Function, Table};
 use crate::schema_cache::SchemaCache;
 use serde_json::{json, Map, Value};
@@ -337,7 +337,7 @@ pub fn plan_root(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{Method, Resource};
+    use crate::api_request::{Method, Resource};
 
     #[test]
     fn describes_tables_views_and_functions() {

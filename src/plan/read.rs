@@ -11,8 +11,8 @@ use super::filter::{default_key, field_sql_in, filter_sql_in, logic_sql_with};
 use super::relationships::{self, Relationship};
 use super::sql::{checked_cast_type, ident, qualified, Params};
 use super::{Estimate, EstimateKind, Statement};
+use crate::api_request::{ApiRequest, CountPref, MediaType};
 use crate::error::ApiError;
-use crate::http::{ApiRequest, CountPref, MediaType};
 use crate::parse::ast::{
     at_path, Aggregate, EmbedPath, Field, Filter, IsValue, JoinType, NullsOrder, Operation,
     OrderDirection, OrderTerm, QueryParams, SelectItem,
@@ -1000,7 +1000,7 @@ fn body_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::{CountPref, Method, Resource};
+    use crate::api_request::{CountPref, Method, Resource};
     use crate::parse::ast::build::{col, embed};
     use crate::parse::ast::{JsonKey, JsonOp, SimpleOp};
     use crate::plan::mutate::tests::cache;

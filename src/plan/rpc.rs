@@ -13,14 +13,15 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::mutate::{
-    body_from_sql, content_mime, csv_rows, form_pairs, json_payload, payload_from_value, Payload,
-};
+use super::mutate::body_from_sql;
 use super::read::{count_sql, read_body_sql_settings, RootOptions};
 use super::sql::{array_literal, ident, qualified, Params};
 use super::Statement;
+use crate::api_request::payload::{
+    content_mime, csv_rows, form_pairs, json_payload, payload_from_value, Payload,
+};
+use crate::api_request::{ApiRequest, BodyType, MediaType, Method, Resource};
 use crate::error::ApiError;
-use crate::http::{ApiRequest, BodyType, MediaType, Method, Resource};
 use crate::parse::ast::QueryParams;
 use crate::schema_cache::model::{Column, Function, FunctionArg, Table};
 use crate::schema_cache::SchemaCache;
@@ -905,7 +906,7 @@ mod tests {
     fn methods() {
         // parse_request refuses these already; the planner does too
         let mut req = crate::plan::mutate::tests::request("GET", "/rpc/add_them", &[], "");
-        req.method = crate::http::Method::Delete;
+        req.method = crate::api_request::Method::Delete;
         let sc = crate::plan::mutate::tests::cache();
         let e = super::plan_rpc(&req, &sc, &crate::plan::mutate::tests::settings()).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (405, "PGRST101"));

@@ -2,9 +2,9 @@
 //! to the next idle executor. Runs a current-thread tokio runtime on the worker's main thread,
 //! so the few Postgres calls it makes (database lookup, worker registration) stay on that thread.
 
+use crate::api_request::RawRequest;
 use crate::error::ApiError;
 use crate::guc;
-use crate::http::RawRequest;
 use crate::ipc;
 use crate::respond::{error_response, HttpResponse};
 use pgrx::bgworkers::{
