@@ -216,22 +216,12 @@ fn serve_in_transaction(
     set_request_context(req, auth)?;
     apply_role_settings(&role_settings)?;
     let params = text_params(&stmt)?;
-    let (row, total) = {
+    let result = {
         let _sandbox = RoleSandbox::enter();
         let _timeout = StatementTimer::arm();
-        let row = query_row(&stmt.sql, &params)?;
-        let total = row.first().cloned().flatten().and_then(|s| s.parse().ok());
-        let total = with_estimate(&stmt, total, &params)?;
-        (row, total)
-    };
-    let col = |i: usize| row.get(i).cloned().flatten();
-    let result = QueryResult {
-        total,
-        page_total: col(1).and_then(|s| s.parse().ok()).unwrap_or(0),
-        body: col(2),
-        response_headers: col(3),
-        response_status: col(4),
-        location: col(5),
+        let mut result = QueryResult::from_row(&query_row(&stmt.sql, &params)?);
+        result.total = with_estimate(&stmt, result.total, &params)?;
+        result
     };
     let resp = respond::respond(req, result)?;
     let rollback = match (settings.tx_end.allows_override(), req.prefer.tx) {

@@ -11,24 +11,8 @@ use crate::api_request::{
     ApiRequest, CountPref, Method, Preferences, Resolution, Resource, ReturnPref, TxPref,
 };
 use crate::error::ApiError;
+pub use crate::plan::result_row::QueryResult;
 use serde_json::Value;
-
-/// The one row every planned statement returns (see `plan`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueryResult {
-    /// `total_result_set`: the counted (or planned/estimated) total, when a count was asked.
-    pub total: Option<i64>,
-    /// Rows in the response; for writes the rows affected, also under `return=minimal`
-    /// (PostgREST checks singular/max-affected/PUT against it).
-    pub page_total: i64,
-    /// The body built by Postgres. `None` for an RPC call means a void function (204).
-    pub body: Option<String>,
-    pub response_headers: Option<String>,
-    pub response_status: Option<String>,
-    /// `Location` for `return=headers-only` inserts: a path (`/t?id=eq.1`) or just its
-    /// query string (`id=eq.1`).
-    pub location: Option<String>,
-}
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HttpResponse {
@@ -83,18 +67,6 @@ pub fn options_response(allow: &str) -> HttpResponse {
 
 /// Builds the success response.
 pub fn respond(req: &ApiRequest, result: QueryResult) -> Result<HttpResponse, ApiError> {
-    respond_with_inserted(req, result, None)
-}
-
-/// [`respond`] for a statement that also tells how many rows a POST/PUT upsert really
-/// inserted (the others were updated): a PUT answers 201 only when it inserted, a
-/// `resolution=merge-duplicates` POST that only updated answers 200. With `None` the rows
-/// count as inserted (201).
-pub fn respond_with_inserted(
-    req: &ApiRequest,
-    result: QueryResult,
-    inserted: Option<i64>,
-) -> Result<HttpResponse, ApiError> {
     let (status, headers, body) = match (&req.resource, req.method) {
         (_, Method::Options) => {
             let default = match req.resource {
@@ -107,9 +79,9 @@ pub fn respond_with_inserted(
         (Resource::Rpc(_), _) => call(req, &result)?,
         (Resource::Root, _) => root(req, &result),
         (Resource::Relation(name), Method::Get | Method::Head) => read(req, &result, name)?,
-        (Resource::Relation(name), Method::Post) => create(req, &result, name, inserted)?,
+        (Resource::Relation(name), Method::Post) => create(req, &result, name)?,
         (Resource::Relation(_), Method::Patch) => update(req, &result)?,
-        (Resource::Relation(_), Method::Put) => upsert(req, &result, inserted)?,
+        (Resource::Relation(_), Method::Put) => upsert(req, &result)?,
         (Resource::Relation(_), Method::Delete) => delete(req, &result)?,
     };
     let (status, headers) = override_status_headers(&result, status, headers)?;
@@ -331,12 +303,7 @@ fn is_representation(req: &ApiRequest) -> bool {
     req.prefer.return_ == Some(ReturnPref::Representation)
 }
 
-fn create(
-    req: &ApiRequest,
-    result: &QueryResult,
-    relation: &str,
-    inserted: Option<i64>,
-) -> Result<Parts, ApiError> {
+fn create(req: &ApiRequest, result: &QueryResult, relation: &str) -> Result<Parts, ApiError> {
     fail_not_singular(req, result)?;
     let mut headers = vec![];
     headers.extend(location(req, result, relation).map(|l| header("Location", l)));
@@ -351,7 +318,8 @@ fn create(
             max_affected: false,
         },
     ));
-    let merged_only = inserted.is_some_and(|n| n <= 0)
+    // an upsert that only updated; without `inserted` the rows count as inserted
+    let merged_only = result.inserted.is_some_and(|n| n <= 0)
         && req.prefer.resolution == Some(Resolution::MergeDuplicates);
     let status = if merged_only { 200 } else { 201 };
     if is_representation(req) {
@@ -386,11 +354,7 @@ fn update(req: &ApiRequest, result: &QueryResult) -> Result<Parts, ApiError> {
     }
 }
 
-fn upsert(
-    req: &ApiRequest,
-    result: &QueryResult,
-    inserted: Option<i64>,
-) -> Result<Parts, ApiError> {
+fn upsert(req: &ApiRequest, result: &QueryResult) -> Result<Parts, ApiError> {
     if result.page_total != 1 {
         return Err(ApiError::put_matching_pk());
     }
@@ -407,7 +371,7 @@ fn upsert(
     if is_representation(req) {
         headers.extend(content_type_headers(req));
         headers.extend(prefs);
-        let status = if inserted.is_none_or(|n| n > 0) {
+        let status = if result.inserted.is_none_or(|n| n > 0) {
             201
         } else {
             200
@@ -786,8 +750,12 @@ mod tests {
 
         // an upsert that only updated
         let res = rows(1, None);
+        let merged = QueryResult {
+            inserted: Some(0),
+            ..res.clone()
+        };
         let merge = post("resolution=merge-duplicates");
-        let r = respond_with_inserted(&merge, res.clone(), Some(0)).unwrap();
+        let r = respond(&merge, merged.clone()).unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(
             r.header("Preference-Applied"),
@@ -795,10 +763,7 @@ mod tests {
         );
         assert_eq!(respond(&merge, res.clone()).unwrap().status, 201);
         let ignore = post("resolution=ignore-duplicates");
-        assert_eq!(
-            respond_with_inserted(&ignore, res, Some(0)).unwrap().status,
-            201
-        );
+        assert_eq!(respond(&ignore, merged).unwrap().status, 201);
     }
 
     #[test]
@@ -878,8 +843,13 @@ mod tests {
         let r = respond(&put("return=representation"), rows(1, None)).unwrap();
         assert_eq!(r.status, 201);
         assert_eq!(r.header("Content-Range"), None);
-        let r = respond_with_inserted(&put("return=representation"), rows(1, None), Some(0));
+        let updated = QueryResult {
+            inserted: Some(0),
+            ..rows(1, None)
+        };
+        let r = respond(&put("return=representation"), updated.clone());
         assert_eq!(r.unwrap().status, 200);
+        assert_eq!(respond(&put(""), updated).unwrap().status, 204);
         let r = respond(&put(""), rows(1, None)).unwrap();
         assert_eq!(r.status, 204);
         let e = respond(&put(""), rows(0, None)).unwrap_err();

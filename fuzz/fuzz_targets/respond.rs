@@ -10,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use serendb_data_api::api_request::parse_request;
 use serendb_data_api::http_server::encode_response;
 use serendb_data_api::ipc;
-use serendb_data_api::respond::{error_response, respond_with_inserted, QueryResult};
+use serendb_data_api::respond::{error_response, respond, QueryResult};
 use serendb_data_api_fuzz::{raw_request, settings_for};
 
 fuzz_target!(|data: &[u8]| {
@@ -32,8 +32,9 @@ fuzz_target!(|data: &[u8]| {
                 response_headers: text("x-fuzz-response-headers"),
                 response_status: text("x-fuzz-response-status"),
                 location: text("x-fuzz-location"),
+                inserted: num("x-fuzz-inserted"),
             };
-            match respond_with_inserted(&req, result, num("x-fuzz-inserted")) {
+            match respond(&req, result) {
                 Ok(r) => r,
                 Err(e) => error_response(&e),
             }

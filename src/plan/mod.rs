@@ -1,10 +1,6 @@
 //! [`ApiRequest`] + [`SchemaCache`] -> one parameterized SQL [`Statement`].
 //!
-//! Every statement returns exactly one row with these columns, in this order:
-//! `total_result_set bigint` (NULL unless a count was asked for), `page_total bigint` (rows in
-//! the response), `body text` (the response body, built by Postgres), `response_headers text`
-//! and `response_status text` (the `response.*` settings, read at the end of the statement),
-//! `location text` (for `Prefer: return=headers-only` inserts, else NULL).
+//! Every statement returns exactly one row, the same columns for all: see [`result_row`].
 //! Values are always bind parameters (`$n`, all of type text); identifiers are always quoted.
 //!
 //! Layout: `sql` (quoting, params), `filter` (filters/logic -> SQL), `relationships` (embed
@@ -19,6 +15,7 @@ pub mod mutate;
 pub mod openapi;
 pub mod read;
 pub mod relationships;
+pub mod result_row;
 pub mod rpc;
 pub mod sql;
 
@@ -134,10 +131,12 @@ fn options(req: &ApiRequest, name: &str, schema: &SchemaCache) -> Result<Stateme
 /// A statement whose body is an `Allow` header value (`respond` answers OPTIONS with it).
 fn allow_statement(allow: &str) -> Statement {
     Statement {
-        sql: "SELECT NULL::bigint AS total_result_set, 0::bigint AS page_total, \
-              $1::text AS body, NULL::text AS response_headers, NULL::text AS response_status, \
-              NULL::text AS location"
-            .to_string(),
+        sql: result_row::ResultRow {
+            page_total: "0::bigint",
+            body: Some("$1::text"),
+            ..Default::default()
+        }
+        .select(),
         params: vec![Some(allow.to_string())],
         read_only: true,
         estimate: None,

@@ -3,7 +3,7 @@
 //! Shape (as PostgREST builds it): the write runs in a CTE and the outer query turns its
 //! `RETURNING` rows into the response row:
 //! `WITH pgrst_source AS (INSERT ... SELECT ... FROM json_to_recordset($1) ... RETURNING ...)
-//!  SELECT total_result_set, page_total, body, response_headers, response_status, location ...`
+//!  SELECT <the result row> ...` (see [`super::result_row`])
 //! The request body is one bind parameter (`$1::json`); Rust only checks it (valid JSON, the
 //! keys of its objects) and Postgres converts the values to the column types.
 
@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::filter::{field_sql, filter_sql, logic_sql};
 use super::read::{order_sql, read_body_sql_with, RootOptions};
+use super::result_row::ResultRow;
 use super::sql::{ident, qualified, Params};
 use super::Statement;
 use crate::api_request::payload::{table_payload, Payload};
@@ -88,7 +89,7 @@ impl Write {
     }
 }
 
-/// `WITH pgrst_source AS (<write> RETURNING ...) SELECT <the six result columns>`.
+/// `WITH pgrst_source AS (<write> RETURNING ...) SELECT <the result row>`.
 fn wrap(
     p: &mut Params,
     req: &ApiRequest,
@@ -99,22 +100,10 @@ fn wrap(
     let tbl = qualified(&table.schema, &table.name);
     let ret = req.prefer.return_;
     let counted = req.prefer.count.is_some();
-    let headers = "nullif(current_setting('response.headers', true), '')";
-    let guc_status = "nullif(current_setting('response.status', true), '')";
-    let inserted = "coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0)";
-    // PostgREST: an upsert that only updated answers 200, a PUT answers 201 when it inserted
-    // (with a representation; without one the answer is 204 anyway).
-    let status = if w.tracks_inserted && req.method == Method::Put {
-        if ret == Some(ReturnPref::Representation) {
-            format!("coalesce({guc_status}, CASE WHEN {inserted} > 0 THEN '201' ELSE '200' END)")
-        } else {
-            guc_status.to_string()
-        }
-    } else if w.tracks_inserted {
-        format!("coalesce({guc_status}, CASE WHEN {inserted} > 0 THEN NULL ELSE '200' END)")
-    } else {
-        guc_status.to_string()
-    };
+    // read after the write's rows: `respond` answers 200 instead of 201 when none was inserted
+    let inserted = w
+        .tracks_inserted
+        .then_some("coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0)::bigint");
     if ret == Some(ReturnPref::Representation) {
         let body = read_body_sql_with(
             p,
@@ -128,17 +117,17 @@ fn wrap(
                 page: None,
             },
         )?;
-        let total = if counted {
-            "_b.page_total"
-        } else {
-            "NULL::bigint"
+        let row = ResultRow {
+            total: counted.then_some("_b.page_total"),
+            page_total: "_b.page_total::bigint",
+            body: Some("_b.body::text"),
+            inserted,
+            ..ResultRow::default()
         };
         return Ok(format!(
-            "WITH pgrst_source AS ({}) \
-             SELECT {total} AS total_result_set, _b.page_total::bigint AS page_total, \
-             _b.body::text AS body, {headers} AS response_headers, \
-             {status} AS response_status, NULL::text AS location FROM ({body}) _b",
+            "WITH pgrst_source AS ({}) {} FROM ({body}) _b",
             w.with_returning(&tbl, &returning_columns(schema, table, &req.query, &tbl)),
+            row.select(),
         ));
     }
     let headers_only = ret == Some(ReturnPref::HeadersOnly) && w.is_insert && !table.pk.is_empty();
@@ -153,22 +142,18 @@ fn wrap(
         // the rows are only counted: RETURNING 1 needs no SELECT privilege on the columns
         "1".to_string()
     };
-    let location = if headers_only {
-        location_sql(p, table)
-    } else {
-        "NULL::text".to_string()
-    };
-    let total = if counted {
-        "pg_catalog.count(*)"
-    } else {
-        "NULL::bigint"
+    let location = headers_only.then(|| location_sql(p, table));
+    let row = ResultRow {
+        total: counted.then_some("pg_catalog.count(*)"),
+        page_total: "pg_catalog.count(*)",
+        location: location.as_deref(),
+        inserted,
+        ..ResultRow::default()
     };
     Ok(format!(
-        "WITH pgrst_source AS ({}) \
-         SELECT {total} AS total_result_set, pg_catalog.count(*) AS page_total, \
-         NULL::text AS body, {headers} AS response_headers, {status} AS response_status, \
-         {location} AS location FROM pgrst_source",
-        w.with_returning(&tbl, &returning)
+        "WITH pgrst_source AS ({}) {} FROM pgrst_source",
+        w.with_returning(&tbl, &returning),
+        row.select()
     ))
 }
 

@@ -4,6 +4,7 @@
 //! The document is built here from the schema cache and passed as one bind parameter; the
 //! statement drops what the current role may not use (PostgREST's `follow-privileges` mode).
 
+use super::result_row::ResultRow;
 use super::sql::{qualified, Params};
 use super::Statement;
 use crate::api_request::ApiRequest;
@@ -310,6 +311,13 @@ pub fn plan_root(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, Ap
     let mut p = Params::new();
     let doc_p = p.cast(&doc.to_string(), "jsonb");
     let items_p = p.cast(&Value::Array(items).to_string(), "jsonb");
+    // the document minus the paths and definitions the request's role may not use
+    let body = format!(
+        "pg_catalog.jsonb_set(pg_catalog.jsonb_set({doc_p}, '{{paths}}', \
+           ({doc_p}->'paths') - coalesce((SELECT pg_catalog.array_agg(path) FROM _pgrst_denied), '{{}}')), \
+           '{{definitions}}', \
+           ({doc_p}->'definitions') - coalesce((SELECT pg_catalog.array_agg(def) FROM _pgrst_denied WHERE def IS NOT NULL), '{{}}'))::text"
+    );
     let sql = format!(
         "WITH _pgrst_denied AS (\
            SELECT e->>'path' AS path, e->>'def' AS def \
@@ -317,14 +325,13 @@ pub fn plan_root(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, Ap
            WHERE CASE WHEN e ? 'rel' \
              THEN NOT pg_catalog.has_table_privilege(e->>'rel', 'SELECT,INSERT,UPDATE,DELETE') \
              ELSE NOT pg_catalog.has_function_privilege((e->>'oid')::oid, 'EXECUTE') END) \
-         SELECT NULL::bigint AS total_result_set, 1::bigint AS page_total, \
-           pg_catalog.jsonb_set(pg_catalog.jsonb_set({doc_p}, '{{paths}}', \
-             ({doc_p}->'paths') - coalesce((SELECT pg_catalog.array_agg(path) FROM _pgrst_denied), '{{}}')), \
-             '{{definitions}}', \
-             ({doc_p}->'definitions') - coalesce((SELECT pg_catalog.array_agg(def) FROM _pgrst_denied WHERE def IS NOT NULL), '{{}}'))::text AS body, \
-           nullif(pg_catalog.current_setting('response.headers', true), '') AS response_headers, \
-           nullif(pg_catalog.current_setting('response.status', true), '') AS response_status, \
-           NULL::text AS location"
+         {}",
+        ResultRow {
+            page_total: "1::bigint",
+            body: Some(&body),
+            ..ResultRow::default()
+        }
+        .select()
     );
     Ok(Statement {
         sql,

@@ -9,6 +9,7 @@
 
 use super::filter::{default_key, field_sql_in, filter_sql_in, logic_sql_with};
 use super::relationships::{self, Relationship};
+use super::result_row::ResultRow;
 use super::sql::{checked_cast_type, ident, qualified, Params};
 use super::{Estimate, EstimateKind, Statement};
 use crate::api_request::{ApiRequest, CountPref, MediaType};
@@ -197,12 +198,13 @@ pub(crate) fn plan_read(
         _ => ("NULL::bigint".to_string(), None),
     };
     let body = body_sql(&mut p, &tree, &rows, req.accept)?;
-    let sql = format!(
-        "SELECT {total} AS total_result_set, _pgrst_b.page_total, _pgrst_b.body, \
-         nullif(pg_catalog.current_setting('response.headers', true), '') AS response_headers, \
-         nullif(pg_catalog.current_setting('response.status', true), '') AS response_status, \
-         NULL::text AS location FROM ({body}) AS _pgrst_b"
-    );
+    let row = ResultRow {
+        total: Some(&total),
+        page_total: "_pgrst_b.page_total",
+        body: Some("_pgrst_b.body"),
+        ..ResultRow::default()
+    };
+    let sql = format!("{} FROM ({body}) AS _pgrst_b", row.select());
     Ok(Statement {
         sql,
         params: p.values,

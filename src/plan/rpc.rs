@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use super::mutate::body_from_sql;
 use super::read::{count_sql, read_body_sql_settings, RootOptions};
+use super::result_row::ResultRow;
 use super::sql::{array_literal, ident, qualified, Params};
 use super::Statement;
 use crate::api_request::payload::{
@@ -69,8 +70,6 @@ pub fn plan_rpc(
 
     let mut p = Params::new();
     let call = call_sql(&mut p, func, &args, &keys)?;
-    let headers = "nullif(current_setting('response.headers', true), '')";
-    let status = "nullif(current_setting('response.status', true), '')";
     let counted = req.prefer.count.is_some();
     let sql = if func.returns_composite {
         let source = format!("SELECT pgrst_call.* FROM {}", call.from("pgrst_call"));
@@ -95,18 +94,22 @@ pub fn plan_rpc(
             settings,
         )?;
         let total = if counted {
-            format!(
+            Some(format!(
                 "({})",
                 count_sql(&mut p, schema, &table, "pgrst_source", &query)?
-            )
+            ))
         } else {
-            "NULL::bigint".to_string()
+            None
+        };
+        let row = ResultRow {
+            total: total.as_deref(),
+            page_total: "_b.page_total::bigint",
+            body: Some("_b.body::text"),
+            ..ResultRow::default()
         };
         format!(
-            "WITH pgrst_source AS ({source}) \
-             SELECT {total} AS total_result_set, _b.page_total::bigint AS page_total, \
-             _b.body::text AS body, {headers} AS response_headers, \
-             {status} AS response_status, NULL::text AS location FROM ({body}) _b"
+            "WITH pgrst_source AS ({source}) {} FROM ({body}) _b",
+            row.select()
         )
     } else {
         let source = format!("SELECT pgrst_call.pgrst_scalar FROM {}", call.scalar_from());
@@ -145,16 +148,15 @@ pub fn plan_rpc(
                 agg("json_agg(_t.pgrst_scalar)->0")
             )
         };
-        let total = if counted {
-            "(SELECT pg_catalog.count(*) FROM pgrst_source)"
-        } else {
-            "NULL::bigint"
+        let row = ResultRow {
+            total: counted.then_some("(SELECT pg_catalog.count(*) FROM pgrst_source)"),
+            page_total: "pg_catalog.count(*)",
+            body: Some(&body),
+            ..ResultRow::default()
         };
         format!(
-            "WITH pgrst_source AS ({source}) \
-             SELECT {total} AS total_result_set, pg_catalog.count(*) AS page_total, \
-             {body} AS body, {headers} AS response_headers, {status} AS response_status, \
-             NULL::text AS location FROM {rows} _t"
+            "WITH pgrst_source AS ({source}) {} FROM {rows} _t",
+            row.select()
         )
     };
     Ok(Statement {
