@@ -13,25 +13,41 @@ use crate::parse::ast::{
 use crate::schema_cache::model::Table;
 use crate::schema_cache::SchemaCache;
 
-/// A column reference (with its JSON path) as SQL, plus the SQL type of its value when known.
-pub fn field_sql(
-    p: &mut Params,
-    table: &Table,
-    qual: &str,
-    field: &Field,
-) -> (String, Option<String>) {
-    field_sql_in(p, None, table, qual, field)
+/// The relation that fields and filters are written against.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub table: &'a Table,
+    /// the relation's alias in the statement, already quoted
+    pub qual: &'a str,
+    /// with it, a name that is no column may be a computed column (`full_name(people)` used as
+    /// `select=full_name`); without it, it is referenced as a column anyway
+    pub schema: Option<&'a SchemaCache>,
 }
 
-/// [`field_sql`] that also knows the computed columns of `schema` (`full_name(people)` used as
-/// `select=full_name`).
-pub fn field_sql_in(
-    p: &mut Params,
-    schema: Option<&SchemaCache>,
-    table: &Table,
-    qual: &str,
-    field: &Field,
-) -> (String, Option<String>) {
+impl Scope<'_> {
+    /// A column reference (with its JSON path) as SQL, plus the SQL type of its value when
+    /// known.
+    pub fn field(&self, p: &mut Params, field: &Field) -> (String, Option<String>) {
+        field_sql(p, self, field)
+    }
+
+    /// One filter as a boolean SQL expression.
+    pub fn filter(&self, p: &mut Params, f: &Filter) -> Result<String, ApiError> {
+        filter_sql(p, self, f)
+    }
+
+    /// A logic tree of filters as a boolean SQL expression.
+    pub fn logic(&self, p: &mut Params, tree: &LogicTree) -> Result<String, ApiError> {
+        logic_sql(p, tree, &mut |p, f| self.filter(p, f))
+    }
+}
+
+fn field_sql(p: &mut Params, scope: &Scope, field: &Field) -> (String, Option<String>) {
+    let Scope {
+        table,
+        qual,
+        schema,
+    } = *scope;
     let computed = || schema.and_then(|s| s.computed_column(table, &field.name));
     let (base, data_type) = match table.column(&field.name) {
         Some(c) => (
@@ -131,25 +147,8 @@ fn cast_to(p: &mut Params, value: &str, ty: Option<&str>) -> String {
     }
 }
 
-/// One filter on `qual` (an already quoted relation alias) as a boolean SQL expression.
-pub fn filter_sql(
-    p: &mut Params,
-    table: &Table,
-    qual: &str,
-    f: &Filter,
-) -> Result<String, ApiError> {
-    filter_sql_in(p, None, table, qual, f)
-}
-
-/// [`filter_sql`] that also knows the computed columns of `schema`.
-pub fn filter_sql_in(
-    p: &mut Params,
-    schema: Option<&SchemaCache>,
-    table: &Table,
-    qual: &str,
-    f: &Filter,
-) -> Result<String, ApiError> {
-    let (expr, ty) = field_sql_in(p, schema, table, qual, &f.field);
+fn filter_sql(p: &mut Params, scope: &Scope, f: &Filter) -> Result<String, ApiError> {
+    let (expr, ty) = field_sql(p, scope, &f.field);
     let ty = ty.as_deref();
     let cond = match &f.operation {
         Operation::Simple {
@@ -231,8 +230,9 @@ pub fn filter_sql_in(
     })
 }
 
-/// A logic tree; `leaf` turns each filter into SQL (so callers can resolve embed null filters).
-pub fn logic_sql_with(
+/// A logic tree; `leaf` turns each filter into SQL (so callers can resolve embed null filters;
+/// [`Scope::logic`] for plain filters).
+pub fn logic_sql(
     p: &mut Params,
     tree: &LogicTree,
     leaf: &mut dyn FnMut(&mut Params, &Filter) -> Result<String, ApiError>,
@@ -250,7 +250,7 @@ pub fn logic_sql_with(
             };
             let parts = children
                 .iter()
-                .map(|c| logic_sql_with(p, c, leaf))
+                .map(|c| logic_sql(p, c, leaf))
                 .collect::<Result<Vec<_>, _>>()?;
             let inner = if parts.is_empty() {
                 match op {
@@ -267,16 +267,6 @@ pub fn logic_sql_with(
             })
         }
     }
-}
-
-/// A logic tree over the columns of `table`.
-pub fn logic_sql(
-    p: &mut Params,
-    table: &Table,
-    qual: &str,
-    tree: &LogicTree,
-) -> Result<String, ApiError> {
-    logic_sql_with(p, tree, &mut |p, f| filter_sql(p, table, qual, f))
 }
 
 #[cfg(test)]
@@ -296,10 +286,16 @@ mod tests {
         });
         let t = sc.table("public", "authors").unwrap();
         let mut p = Params::new();
-        let (e, ty) = field_sql_in(&mut p, Some(&sc), t, "\"a\"", &Field::col("display_name"));
+        let mut scope = Scope {
+            table: t,
+            qual: "\"a\"",
+            schema: Some(&sc),
+        };
+        let (e, ty) = scope.field(&mut p, &Field::col("display_name"));
         assert_eq!(e, "\"public\".\"display_name\"(\"a\")");
         assert_eq!(ty.as_deref(), Some("text"));
-        let (e, ty) = field_sql(&mut p, t, "\"a\"", &Field::col("display_name"));
+        scope.schema = None;
+        let (e, ty) = scope.field(&mut p, &Field::col("display_name"));
         assert_eq!(e, "\"a\".\"display_name\"");
         assert_eq!(ty, None);
     }
@@ -307,6 +303,15 @@ mod tests {
     fn books() -> Table {
         let sc = cache();
         sc.table("public", "books").unwrap().clone()
+    }
+
+    /// `books` as `"b"`
+    fn b(t: &Table) -> Scope<'_> {
+        Scope {
+            table: t,
+            qual: "\"b\"",
+            schema: None,
+        }
     }
 
     fn simple(op: SimpleOp, v: &str) -> Operation {
@@ -330,23 +335,17 @@ mod tests {
     fn simple_filters_cast_to_the_column_type() {
         let t = books();
         let mut p = Params::new();
-        let s = filter_sql(&mut p, &t, "\"b\"", &filt("id", simple(SimpleOp::Eq, "5"))).unwrap();
+        let s = b(&t)
+            .filter(&mut p, &filt("id", simple(SimpleOp::Eq, "5")))
+            .unwrap();
         assert_eq!(s, "\"b\".\"id\" = $1::integer");
-        let s = filter_sql(
-            &mut p,
-            &t,
-            "\"b\"",
-            &filt("format", simple(SimpleOp::Neq, "ebook")),
-        )
-        .unwrap();
+        let s = b(&t)
+            .filter(&mut p, &filt("format", simple(SimpleOp::Neq, "ebook")))
+            .unwrap();
         assert_eq!(s, "\"b\".\"format\" <> $2::public.book_format");
-        let s = filter_sql(
-            &mut p,
-            &t,
-            "\"b\"",
-            &filt("title", simple(SimpleOp::Like, "*Led*")),
-        )
-        .unwrap();
+        let s = b(&t)
+            .filter(&mut p, &filt("title", simple(SimpleOp::Like, "*Led*")))
+            .unwrap();
         assert_eq!(s, "\"b\".\"title\" LIKE $3::text");
         assert_eq!(p.values[2].as_deref(), Some("%Led%"));
     }
@@ -357,23 +356,19 @@ mod tests {
         let mut p = Params::new();
         let mut f = filt("id", Operation::In(vec!["1".into(), "2".into()]));
         f.negated = true;
-        let s = filter_sql(&mut p, &t, "\"b\"", &f).unwrap();
+        let s = b(&t).filter(&mut p, &f).unwrap();
         assert_eq!(s, "NOT (\"b\".\"id\" = ANY($1::integer[]))");
         assert_eq!(p.values[0].as_deref(), Some("{\"1\",\"2\"}"));
-        let s = filter_sql(
-            &mut p,
-            &t,
-            "\"b\"",
-            &filt("in_stock", Operation::Is(IsValue::True)),
-        )
-        .unwrap();
+        let s = b(&t)
+            .filter(&mut p, &filt("in_stock", Operation::Is(IsValue::True)))
+            .unwrap();
         assert_eq!(s, "\"b\".\"in_stock\" IS TRUE");
         let fts = Operation::Fts {
             op: FtsOp::Plfts,
             config: Some("english".into()),
             value: "a b".into(),
         };
-        let s = filter_sql(&mut p, &t, "\"b\"", &filt("summary", fts)).unwrap();
+        let s = b(&t).filter(&mut p, &filt("summary", fts)).unwrap();
         assert_eq!(
             s,
             "pg_catalog.to_tsvector($2::regconfig, \"b\".\"summary\") @@ pg_catalog.plainto_tsquery($2::regconfig, $3::text)"
@@ -391,7 +386,7 @@ mod tests {
                 JsonOp::DoubleArrow(JsonKey::Key("name".into())),
             ],
         };
-        let (e, ty) = field_sql(&mut p, &t, "\"b\"", &field);
+        let (e, ty) = b(&t).field(&mut p, &field);
         assert_eq!(e, "(\"b\".\"metadata\"->$1::text->>$2::text)");
         assert_eq!(ty.as_deref(), Some("text"));
         assert_eq!(default_key(&field), "name");
@@ -399,7 +394,7 @@ mod tests {
             name: "tags".into(),
             json_path: vec![JsonOp::Arrow(JsonKey::Index(0))],
         };
-        let (e, ty) = field_sql(&mut p, &t, "\"b\"", &tags);
+        let (e, ty) = b(&t).field(&mut p, &tags);
         assert_eq!(e, "(pg_catalog.to_jsonb(\"b\".\"tags\")->$3::integer)");
         assert_eq!(ty.as_deref(), Some("jsonb"));
         assert_eq!(default_key(&tags), "tags");
@@ -417,7 +412,7 @@ mod tests {
                 LogicTree::Filter(filt("id", simple(SimpleOp::Gt, "8"))),
             ],
         };
-        let s = logic_sql(&mut p, &t, "\"b\"", &tree).unwrap();
+        let s = b(&t).logic(&mut p, &tree).unwrap();
         assert_eq!(
             s,
             "NOT (\"b\".\"id\" < $1::integer OR \"b\".\"id\" > $2::integer)"

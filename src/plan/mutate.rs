@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::filter::{field_sql, filter_sql, logic_sql};
-use super::read::{order_sql, read_body_sql_with, RootOptions};
+use super::filter::Scope;
+use super::read::{order_sql, ReadBody};
 use super::result_row::ResultRow;
 use super::sql::{ident, qualified, Params};
 use super::Statement;
@@ -105,18 +105,8 @@ fn wrap(
         .tracks_inserted
         .then_some("coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0)::bigint");
     if ret == Some(ReturnPref::Representation) {
-        let body = read_body_sql_with(
-            p,
-            schema,
-            table,
-            "pgrst_source",
-            &req.query,
-            req.accept,
-            RootOptions {
-                filters: false,
-                page: None,
-            },
-        )?;
+        let body =
+            ReadBody::new(schema, table, "pgrst_source", &req.query, req.accept).body_sql(p)?;
         let row = ResultRow {
             total: counted.then_some("_b.page_total"),
             page_total: "_b.page_total::bigint",
@@ -613,7 +603,12 @@ fn limited_rows(
             if t.relation.is_some() {
                 continue;
             }
-            let (expr, _) = field_sql(p, table, tbl, &t.field);
+            let (expr, _) = Scope {
+                table,
+                qual: tbl,
+                schema: None,
+            }
+            .field(p, &t.field);
             order.push(order_sql(expr, t));
         }
     }
@@ -644,12 +639,17 @@ pub(super) fn root_conditions(
     qual: &str,
     q: &QueryParams,
 ) -> Result<Vec<String>, ApiError> {
+    let scope = Scope {
+        table,
+        qual,
+        schema: None,
+    };
     let mut out = vec![];
     for f in at_path(&q.filters, &[]) {
-        out.push(filter_sql(p, table, qual, f)?);
+        out.push(scope.filter(p, f)?);
     }
     for tree in at_path(&q.logic, &[]) {
-        out.push(logic_sql(p, table, qual, tree)?);
+        out.push(scope.logic(p, tree)?);
     }
     Ok(out)
 }

@@ -7,7 +7,7 @@
 //! `json_agg` of the child rows. `!inner` and `rel=not.is.null` keep only parents whose lateral
 //! found rows. Postgres builds the whole body (`json_agg`, CSV text).
 
-use super::filter::{default_key, field_sql_in, filter_sql_in, logic_sql_with};
+use super::filter::{default_key, logic_sql, Scope};
 use super::relationships::{self, Relationship};
 use super::result_row::ResultRow;
 use super::sql::{checked_cast_type, ident, qualified, Params};
@@ -32,101 +32,82 @@ pub struct RootOptions {
     pub page: Option<(i64, Option<i64>)>,
 }
 
-/// Builds `SELECT <page_total>, <body> FROM (...)`: a query yielding exactly one row with two
-/// columns, `page_total bigint` and `body text`, built from the rows of `source`.
-///
-/// - `source`: a FROM item whose rows have the columns of `table` (e.g. the CTE name
-///   `pgrst_source` holding `INSERT ... RETURNING *`, or `"public"."tasks"`). It is aliased to
-///   the table's name inside.
-/// - Applies `query.select` (columns, aliases, casts, JSON paths, embeds through foreign keys of
-///   `table`, spreads), embedded filters/order/limit (`rel.col=...`), and the root `order`.
-///   Root filters and root limit/offset are NOT applied (see [`read_body_sql_with`]).
-/// - `accept` picks the body: JSON array, single object, nulls-stripped variants, CSV.
-///   `TextPlain`/`OctetStream` give 406 PGRST107.
-/// - Values go into `ctx` as bind parameters; use the same `Params` for the whole statement.
-///
-/// Usage (mutation): `WITH pgrst_source AS (INSERT ... RETURNING *) SELECT NULL::bigint AS
-/// total_result_set, _b.page_total, _b.body, ... FROM (<this>) _b`.
-pub fn read_body_sql(
-    ctx: &mut Params,
-    schema: &SchemaCache,
-    table: &Table,
-    source: &str,
-    query: &QueryParams,
-    accept: MediaType,
-) -> Result<String, ApiError> {
-    read_body_sql_with(
-        ctx,
-        schema,
-        table,
-        source,
-        query,
-        accept,
-        RootOptions::default(),
-    )
+/// The rows a response body is built from, and how: the context of [`ReadBody::body_sql`] and
+/// [`ReadBody::count_sql`] (mutation results and RPC results share the read builder).
+#[derive(Debug, Clone, Copy)]
+pub struct ReadBody<'a> {
+    pub schema: &'a SchemaCache,
+    /// the relation whose columns the rows of `source` have
+    pub table: &'a Table,
+    /// a FROM item with the rows (e.g. the CTE name `pgrst_source` holding
+    /// `INSERT ... RETURNING *`, or `"public"."tasks"`), aliased to the table's name inside
+    pub source: &'a str,
+    pub query: &'a QueryParams,
+    pub accept: MediaType,
+    pub root: RootOptions,
+    /// `db_aggregates_enabled` (PostgREST allows aggregates in RPC results, not in mutation
+    /// results)
+    pub aggregates_enabled: bool,
+    /// `db_max_rows`, which also caps every embedded to-many resource
+    pub max_rows: Option<i64>,
 }
 
-/// [`read_body_sql`] with control over root filters and paging (for set-returning functions:
-/// `RootOptions { filters: true, page: ... }`).
-pub fn read_body_sql_with(
-    ctx: &mut Params,
-    schema: &SchemaCache,
-    table: &Table,
-    source: &str,
-    query: &QueryParams,
-    accept: MediaType,
-    root: RootOptions,
-) -> Result<String, ApiError> {
-    let mut b = Builder::new(ctx, schema, query, false);
-    let tree = b.tree(table)?;
-    let rows = b.root_rows(&tree, source, root, false)?;
-    body_sql(b.p, &tree, &rows, accept)
-}
+impl<'a> ReadBody<'a> {
+    /// A body without aggregates or a row cap, root filters and paging off.
+    pub fn new(
+        schema: &'a SchemaCache,
+        table: &'a Table,
+        source: &'a str,
+        query: &'a QueryParams,
+        accept: MediaType,
+    ) -> ReadBody<'a> {
+        ReadBody {
+            schema,
+            table,
+            source,
+            query,
+            accept,
+            root: RootOptions::default(),
+            aggregates_enabled: false,
+            max_rows: None,
+        }
+    }
 
-/// [`read_body_sql_with`] under the request's settings: aggregates allowed when
-/// `db_aggregates_enabled`, and `db_max_rows` capping embedded to-many resources (for RPC
-/// results, PostgREST allows aggregates there).
-#[allow(clippy::too_many_arguments)]
-pub fn read_body_sql_settings(
-    ctx: &mut Params,
-    schema: &SchemaCache,
-    table: &Table,
-    source: &str,
-    query: &QueryParams,
-    accept: MediaType,
-    root: RootOptions,
-    settings: &Settings,
-) -> Result<String, ApiError> {
-    let mut b = Builder::new(ctx, schema, query, settings.aggregates_enabled);
-    b.max_rows = settings.max_rows;
-    let tree = b.tree(table)?;
-    let rows = b.root_rows(&tree, source, root, false)?;
-    body_sql(b.p, &tree, &rows, accept)
-}
+    /// `SELECT <page_total>, <body> FROM (...)`: a query yielding exactly one row with two
+    /// columns, `page_total bigint` and `body text`, built from the rows of `source`.
+    ///
+    /// Applies `query.select` (columns, aliases, casts, JSON paths, embeds through foreign keys
+    /// of `table`, spreads), embedded filters/order/limit (`rel.col=...`), the root `order`, and
+    /// the root filters and paging as `root` says. `accept` picks the body: JSON array, single
+    /// object, nulls-stripped variants, CSV; `TextPlain`/`OctetStream` give 406 PGRST107.
+    /// Values go into `p` as bind parameters: use the same `Params` for the whole statement.
+    pub fn body_sql(&self, p: &mut Params) -> Result<String, ApiError> {
+        let mut b = Builder::new(p, self.schema, self.query, self.aggregates_enabled);
+        b.max_rows = self.max_rows;
+        let tree = b.tree(self.table)?;
+        let rows = b.root_rows(&tree, self.source, self.root, false)?;
+        body_sql(b.p, &tree, &rows, self.accept)
+    }
 
-/// `SELECT pg_catalog.count(*) FROM source WHERE <root filters>` (with the joins that inner
-/// embeds and embed null-filters need): the `total_result_set` for `Prefer: count=exact`.
-pub fn count_sql(
-    ctx: &mut Params,
-    schema: &SchemaCache,
-    table: &Table,
-    source: &str,
-    query: &QueryParams,
-) -> Result<String, ApiError> {
-    let mut b = Builder::new(ctx, schema, query, true);
-    let tree = b.tree(table)?;
-    let rows = b.root_rows(
-        &tree,
-        source,
-        RootOptions {
-            filters: true,
-            page: None,
-        },
-        true,
-    )?;
-    Ok(format!(
-        "SELECT pg_catalog.count(*) FROM ({rows}) AS _pgrst_c"
-    ))
+    /// `SELECT pg_catalog.count(*) FROM source WHERE <root filters>` (with the joins that
+    /// inner embeds and embed null-filters need): the `total_result_set` for
+    /// `Prefer: count=exact`.
+    pub fn count_sql(&self, p: &mut Params) -> Result<String, ApiError> {
+        let mut b = Builder::new(p, self.schema, self.query, true);
+        let tree = b.tree(self.table)?;
+        let rows = b.root_rows(
+            &tree,
+            self.source,
+            RootOptions {
+                filters: true,
+                page: None,
+            },
+            true,
+        )?;
+        Ok(format!(
+            "SELECT pg_catalog.count(*) FROM ({rows}) AS _pgrst_c"
+        ))
+    }
 }
 
 /// GET/HEAD `/name`.
@@ -317,6 +298,18 @@ impl<'q, 'a> Builder<'q, 'a> {
         }
     }
 
+    /// Columns of `table` as `qual`, computed columns included.
+    fn scope<'s>(&self, table: &'s Table, qual: &'s str) -> Scope<'s>
+    where
+        'a: 's,
+    {
+        Scope {
+            table,
+            qual,
+            schema: Some(self.schema),
+        }
+    }
+
     fn tree(&mut self, table: &'a Table) -> Result<Node<'a>, ApiError> {
         self.root_alias = table.name.clone();
         let node = self.node(table, table.name.clone(), vec![], &self.query.select, false)?;
@@ -455,7 +448,7 @@ impl<'q, 'a> Builder<'q, 'a> {
         if !count_only {
             for term in at_path(&self.query.order, &node.path).flatten() {
                 let expr = match &term.relation {
-                    None => field_sql_in(self.p, Some(self.schema), node.table, &q, &term.field).0,
+                    None => self.scope(node.table, &q).field(self.p, &term.field).0,
                     Some(rel) => {
                         let (i, e) = node
                             .embeds
@@ -488,20 +481,18 @@ impl<'q, 'a> Builder<'q, 'a> {
         // filters
         let mut null_filters: Vec<(usize, bool)> = vec![];
         if apply_filters {
-            let schema = self.schema;
+            let scope = self.scope(node.table, &q);
             // one filter, top-level or inside a logic tree: an embed null test or a column test
             let mut filter_cond = |p: &mut Params, f: &Filter| match embed_null_filter(node, f) {
                 Some((i, is_null)) => Ok(exists_cond(&node.embeds[i].lateral, is_null)),
-                None => filter_sql_in(p, Some(schema), node.table, &q, f),
+                None => scope.filter(p, f),
             };
             for f in at_path(&self.query.filters, &node.path) {
                 null_filters.extend(embed_null_filter(node, f));
                 parts.conds.push(filter_cond(self.p, f)?);
             }
             for t in at_path(&self.query.logic, &node.path) {
-                parts
-                    .conds
-                    .push(logic_sql_with(self.p, t, &mut filter_cond)?);
+                parts.conds.push(logic_sql(self.p, t, &mut filter_cond)?);
             }
         }
 
@@ -564,7 +555,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 let mut expr = if field.name.is_empty() {
                     String::new()
                 } else {
-                    field_sql_in(self.p, Some(self.schema), node.table, q, field).0
+                    self.scope(node.table, q).field(self.p, field).0
                 };
                 if let Some(c) = cast {
                     expr = format!("CAST({expr} AS {})", checked_cast_type(c)?);
@@ -727,7 +718,7 @@ impl<'q, 'a> Builder<'q, 'a> {
                 }
             }
             for (name, field) in hidden {
-                let (expr, _) = field_sql_in(self.p, Some(self.schema), child.table, &cq, field);
+                let (expr, _) = self.scope(child.table, &cq).field(self.p, field);
                 cols.push(format!("{expr} AS {}", ident(name)));
             }
             let mut sql = format!("SELECT {} FROM {from}", cols.join(", "));
@@ -1326,12 +1317,16 @@ mod tests {
         let table = sc.table("public", "tasks").unwrap();
         let mut p = Params::new();
         let q = select(vec![col("id"), embed("projects", vec![col("name")])]);
-        let sql = read_body_sql(&mut p, &sc, table, "pgrst_source", &q, MediaType::Json).unwrap();
+        let sql = ReadBody::new(&sc, table, "pgrst_source", &q, MediaType::Json)
+            .body_sql(&mut p)
+            .unwrap();
         assert!(sql.starts_with("SELECT pg_catalog.count(*) AS page_total, coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text AS body FROM (SELECT \"tasks\".\"id\" AS \"id\""));
         assert!(sql.contains("FROM pgrst_source AS \"tasks\" LEFT JOIN LATERAL"));
         let mut q = select(vec![]);
         q.filters.push((vec![], eq("id", "1")));
-        let count = count_sql(&mut p, &sc, table, "pgrst_source", &q).unwrap();
+        let count = ReadBody::new(&sc, table, "pgrst_source", &q, MediaType::Json)
+            .count_sql(&mut p)
+            .unwrap();
         assert_eq!(count, "SELECT pg_catalog.count(*) FROM (SELECT 1 FROM pgrst_source AS \"tasks\" WHERE \"tasks\".\"id\" = $1::integer) AS _pgrst_c");
     }
 }

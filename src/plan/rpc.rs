@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::mutate::body_from_sql;
-use super::read::{count_sql, read_body_sql_settings, RootOptions};
+use super::read::{ReadBody, RootOptions};
 use super::result_row::ResultRow;
 use super::sql::{array_literal, ident, qualified, Params};
 use super::Statement;
@@ -80,24 +80,18 @@ pub fn plan_rpc(
             (false, MediaType::ArrayStripped) => MediaType::SingleObjectStripped,
             (_, a) => a,
         };
-        let body = read_body_sql_settings(
-            &mut p,
-            schema,
-            &table,
-            "pgrst_source",
-            &query,
-            accept,
-            RootOptions {
+        let read = ReadBody {
+            root: RootOptions {
                 filters: true,
                 page: root_page(req, settings),
             },
-            settings,
-        )?;
+            aggregates_enabled: settings.aggregates_enabled,
+            max_rows: settings.max_rows,
+            ..ReadBody::new(schema, &table, "pgrst_source", &query, accept)
+        };
+        let body = read.body_sql(&mut p)?;
         let total = if counted {
-            Some(format!(
-                "({})",
-                count_sql(&mut p, schema, &table, "pgrst_source", &query)?
-            ))
+            Some(format!("({})", read.count_sql(&mut p)?))
         } else {
             None
         };
