@@ -690,9 +690,28 @@ fn parse_raise_detail(detail: &str) -> Option<RaiseDetail> {
     Some((status, status_text, headers))
 }
 
+/// The five-character SQLSTATE of Postgres's packed error code (MAKE_SQLSTATE).
+pub fn unpack_sqlstate(code: i32) -> String {
+    (0..5)
+        .map(|i| (((code >> (6 * i)) & 0x3F) as u8 + b'0') as char)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlstate_unpacks() {
+        // MAKE_SQLSTATE('P','T','4','0','2')
+        let pack = |s: &str| {
+            s.bytes().enumerate().fold(0i32, |acc, (i, b)| {
+                acc + (((b - b'0') as i32 & 0x3F) << (6 * i))
+            })
+        };
+        assert_eq!(super::unpack_sqlstate(pack("PT402")), "PT402");
+        assert_eq!(super::unpack_sqlstate(pack("23505")), "23505");
+    }
 
     #[test]
     fn body_has_all_four_keys() {

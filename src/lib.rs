@@ -2,8 +2,8 @@
 //!
 //! The request pipeline, one module per step:
 //! worker (listener + executors) -> api_request -> auth -> parse -> schema_cache -> plan -> execute -> respond.
-//! Everything except `worker`, `execute`, `guc` and `schema_cache::load` is pure Rust and unit-tested
-//! without Postgres (`cargo test --no-default-features`).
+//! Everything except `worker`, `execute`, `spi`, `caches`, `guc` and `schema_cache::load` is
+//! pure Rust and unit-tested without Postgres (`cargo test --no-default-features`).
 
 // ApiError carries a status, four strings and headers; requests fail rarely and once, so the
 // size of Result<_, ApiError> costs nothing measurable and boxing it would only add noise.
@@ -21,9 +21,13 @@ pub mod schema_cache;
 pub mod settings;
 
 #[cfg(feature = "pg15")]
+mod caches;
+#[cfg(feature = "pg15")]
 mod execute;
 #[cfg(feature = "pg15")]
 mod guc;
+#[cfg(feature = "pg15")]
+mod spi;
 #[cfg(feature = "pg15")]
 mod worker;
 

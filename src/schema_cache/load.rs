@@ -2,7 +2,7 @@
 
 use super::{SchemaCache, INTROSPECTION_SQL};
 use crate::error::ApiError;
-use crate::execute::{query_row, Param};
+use crate::spi::{query_row, Param};
 use pgrx::pg_sys;
 
 /// `Ok(None)` when the extension is not installed in this database (the API then answers 503).

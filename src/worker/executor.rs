@@ -22,8 +22,9 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
     }
     let db = guc::database();
     pgrx::bgworkers::BackgroundWorker::connect_worker_to_spi(Some(&db), None);
-    crate::execute::install();
-    crate::execute::listen_for_reload();
+    crate::spi::install_sqlstate_recorder();
+    crate::caches::install();
+    crate::caches::listen_for_reload();
 
     let port = guc::SERVER_PORT.get();
     let mut stream = match connect(&super::socket_path(port)) {
@@ -83,7 +84,7 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
         }
         pg_sys::check_for_interrupts!();
         unsafe {
-            crate::execute::process_notifications();
+            crate::caches::process_notifications();
             if pg_sys::ConfigReloadPending != 0 {
                 pg_sys::ConfigReloadPending = 0;
                 pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
