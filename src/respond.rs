@@ -312,7 +312,7 @@ fn create(req: &ApiRequest, result: &QueryResult, relation: &str) -> Result<Part
     headers.extend(preference_applied(
         &req.prefer,
         Applied {
-            resolution: true,
+            resolution: !result.resolution_ignored,
             missing: true,
             return_: true,
             max_affected: false,
@@ -764,6 +764,17 @@ mod tests {
         assert_eq!(respond(&merge, res.clone()).unwrap().status, 201);
         let ignore = post("resolution=ignore-duplicates");
         assert_eq!(respond(&ignore, merged).unwrap().status, 201);
+        // nothing to resolve on (no primary key, no on_conflict): not applied, not echoed
+        let ignored = QueryResult {
+            resolution_ignored: true,
+            ..rows(1, None)
+        };
+        let r = respond(
+            &post("resolution=merge-duplicates, return=minimal"),
+            ignored,
+        )
+        .unwrap();
+        assert_eq!(r.header("Preference-Applied"), Some("return=minimal"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ fuzz_target!(|data: &[u8]| {
                 response_status: text("x-fuzz-response-status"),
                 location: text("x-fuzz-location"),
                 inserted: num("x-fuzz-inserted"),
+                resolution_ignored: raw.header("x-fuzz-resolution-ignored").is_some(),
             };
             match respond(&req, result) {
                 Ok(r) => r,

@@ -33,6 +33,9 @@ pub struct Statement {
     pub read_only: bool,
     /// `Prefer: count=planned|estimated` on reads: the planner's row estimate enters the total
     pub estimate: Option<Estimate>,
+    /// `Prefer: resolution=` was given but has nothing to resolve on (an insert into a table
+    /// without a primary key and no `on_conflict`): not reported in Preference-Applied
+    pub resolution_ignored: bool,
 }
 
 /// The planner's estimate of a read's total (PostgREST's planned and estimated counts). An
@@ -140,6 +143,7 @@ fn allow_statement(allow: &str) -> Statement {
         params: vec![Some(allow.to_string())],
         read_only: true,
         estimate: None,
+        resolution_ignored: false,
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::filter::Scope;
 use super::read::{order_sql, ReadBody};
 use super::result_row::ResultRow;
-use super::sql::{ident, qualified, Params};
+use super::sql::{cast_type, ident, qualified, Params};
 use super::Statement;
 use crate::api_request::payload::{table_payload, Payload};
 use crate::api_request::{ApiRequest, Method, Resolution, Resource, ReturnPref};
@@ -64,6 +64,7 @@ pub fn plan_mutation(
         params: p.values,
         read_only: false,
         estimate: None,
+        resolution_ignored: write.resolution_ignored,
     })
 }
 
@@ -76,6 +77,8 @@ struct Write {
     is_insert: bool,
     /// a PATCH without columns: nothing is written, `sql` is unused
     empty_update: bool,
+    /// `resolution=` without a conflict target (no primary key, no `on_conflict`)
+    resolution_ignored: bool,
 }
 
 impl Write {
@@ -290,7 +293,7 @@ pub(super) fn body_from_sql(
         let names: Vec<String> = cols.iter().map(|(n, _, _)| ident(n)).collect();
         let typed: Vec<String> = cols
             .iter()
-            .map(|(n, t, _)| format!("{} {t}", ident(n)))
+            .map(|(n, t, _)| format!("{} {}", ident(n), cast_type(t)))
             .collect();
         let func = match (is_object, apply_defaults) {
             (true, false) => "json_to_record",
@@ -383,6 +386,7 @@ fn insert_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, 
         tracks_inserted: tracks,
         is_insert: true,
         empty_update: false,
+        resolution_ignored: req.prefer.resolution.is_some() && conflict_cols.is_empty(),
     })
 }
 
@@ -496,6 +500,7 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
         tracks_inserted: true,
         is_insert: true,
         empty_update: false,
+        resolution_ignored: false,
     })
 }
 
@@ -526,6 +531,7 @@ fn update_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, 
             tracks_inserted: false,
             is_insert: false,
             empty_update: true,
+            resolution_ignored: false,
         });
     }
     let conds = root_conditions(p, table, &tbl, &req.query)?;
@@ -553,6 +559,7 @@ fn update_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, 
         tracks_inserted: false,
         is_insert: false,
         empty_update: false,
+        resolution_ignored: false,
     })
 }
 
@@ -571,6 +578,7 @@ fn delete_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, 
         tracks_inserted: false,
         is_insert: false,
         empty_update: false,
+        resolution_ignored: false,
     })
 }
 
@@ -1024,6 +1032,18 @@ pub(super) mod tests {
 
     pub fn sql(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Statement {
         plan(method, target, headers, body).expect("planning succeeds")
+    }
+
+    #[test]
+    fn resolution_without_a_conflict_target_is_ignored() {
+        let body = r#"{"id": 10, "name": "Europa"}"#;
+        let prefer = [("prefer", "resolution=merge-duplicates")];
+        let st = sql("POST", "/event_log", &prefer, "{}");
+        assert!(st.resolution_ignored && !st.sql.contains("ON CONFLICT"));
+        assert!(!sql("POST", "/projects", &prefer, body).resolution_ignored);
+        let st = sql("POST", "/projects?on_conflict=name", &prefer, body);
+        assert!(!st.resolution_ignored && st.sql.contains("ON CONFLICT (\"name\")"));
+        assert!(!sql("POST", "/projects", &[], body).resolution_ignored);
     }
 
     #[test]

@@ -338,6 +338,7 @@ pub fn plan_root(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, Ap
         params: p.values,
         read_only: true,
         estimate: None,
+        resolution_ignored: false,
     })
 }
 

@@ -191,6 +191,7 @@ pub(crate) fn plan_read(
         params: p.values,
         read_only: true,
         estimate,
+        resolution_ignored: false,
     })
 }
 
@@ -708,7 +709,12 @@ impl<'q, 'a> Builder<'q, 'a> {
             if needs_output {
                 if e.spread {
                     for c in &parts.cols {
-                        cols.push(format!("{} AS {}", c.expr, ident(&c.key)));
+                        // `*` (no key) names its columns itself: `"t".* AS ""` is a syntax error
+                        if c.key.is_empty() {
+                            cols.push(c.expr.clone());
+                        } else {
+                            cols.push(format!("{} AS {}", c.expr, ident(&c.key)));
+                        }
                     }
                 } else {
                     cols.push(format!(
@@ -1221,6 +1227,37 @@ mod tests {
         assert!(sql.contains("SELECT TRUE AS \"pgrst_e\", \"books_1\".\"format\" AS \"format\", \"books_1\".\"pages\" AS \"max\" FROM"));
         assert!(sql.contains("CAST(pg_catalog.max(\"pgrst_lat_1\".\"max\") AS text) AS \"max\""));
         assert!(sql.contains("GROUP BY \"pgrst_lat_1\".\"format\""));
+    }
+
+    #[test]
+    fn a_star_in_a_to_one_spread_next_to_an_aggregate_selects_the_columns() {
+        // postgrest-js: `users?select=username,messages(channels(count(),...channel_details(*)))`
+        let spread = SelectItem::Embed {
+            name: "books".into(),
+            alias: None,
+            hint: None,
+            join: None,
+            spread: true,
+            select: vec![SelectItem::Star],
+        };
+        let count = SelectItem::Field {
+            field: Field::col(""),
+            alias: None,
+            cast: None,
+            aggregate: Some(Aggregate::Count),
+            aggregate_cast: None,
+        };
+        let q = select(vec![count, spread]);
+        let settings = Settings {
+            aggregates_enabled: true,
+            ..Settings::default()
+        };
+        let sql = plan_read(&req("reviews", q), "reviews", &cache(), &settings)
+            .unwrap()
+            .sql;
+        assert!(sql.contains("SELECT TRUE AS \"pgrst_e\", \"books_1\".* FROM"));
+        assert!(!sql.contains(" AS \"\""));
+        assert!(sql.contains("GROUP BY \"pgrst_lat_1\".\"id\", \"pgrst_lat_1\".\"title\""));
     }
 
     #[test]

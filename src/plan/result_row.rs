@@ -59,6 +59,9 @@ pub struct QueryResult {
     /// Upserts (PUT, POST with `resolution=merge-duplicates`): the rows inserted rather than
     /// updated. A PUT answers 201 only when it inserted, a merging POST that only updated 200.
     pub inserted: Option<i64>,
+    /// Not a column: the planner found nothing for `Prefer: resolution=` to resolve on (see
+    /// `Statement::resolution_ignored`), so Preference-Applied leaves it out.
+    pub resolution_ignored: bool,
 }
 
 impl QueryResult {
@@ -74,6 +77,7 @@ impl QueryResult {
             response_status: col(4),
             location: col(5),
             inserted: int(6),
+            resolution_ignored: false,
         }
     }
 }
@@ -126,6 +130,7 @@ mod tests {
                 response_status: Some("418".into()),
                 location: Some("id=eq.1".into()),
                 inserted: Some(0),
+                resolution_ignored: false,
             }
         );
         assert_eq!(QueryResult::from_row(&[]), QueryResult::default());

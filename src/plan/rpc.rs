@@ -159,6 +159,7 @@ pub fn plan_rpc(
         // PostgREST: GET/HEAD always read-only; POST read-only unless the function is volatile
         read_only: is_read || func.volatility != "v",
         estimate: None,
+        resolution_ignored: false,
     })
 }
 

@@ -39,15 +39,33 @@ impl Params {
         format!("${}", self.values.len())
     }
 
-    /// `$n::<ty>`; `ty` must come from the schema cache (or be a fixed type name).
+    /// `$n::<ty>`; `ty` must come from the schema cache (or be a fixed type name). Goes
+    /// through [`cast_type`], so a `character(2)` column's value is not cut to one character.
     pub fn cast(&mut self, value: &str, ty: &str) -> String {
-        format!("{}::{}", self.push(value), ty)
+        format!("{}::{}", self.push(value), cast_type(ty))
     }
 
     /// A NULL parameter (never shared).
     pub fn push_null(&mut self) -> String {
         self.values.push(None);
         format!("${}", self.values.len())
+    }
+}
+
+/// The schema cache's type name (`format_type` without a typmod) as a cast target that keeps
+/// the value whole. Two SQL-standard names imply a length when written bare: `character` is
+/// `character(1)` and `bit` is `bit(1)`, so `'DZ'::character` is `'D'`. Their typmod-free
+/// spellings, `bpchar` and `"bit"`, take any length (as PostgREST's untyped literals, resolved
+/// by Postgres against the column's type, do). Every other `format_type` name (`numeric`,
+/// `character varying`, `timestamp without time zone`, `time with time zone`, `bit varying`,
+/// `interval`) already means "no typmod".
+pub fn cast_type(ty: &str) -> std::borrow::Cow<'_, str> {
+    let base = ty.trim_end_matches("[]");
+    let dims = &ty[base.len()..];
+    match base {
+        "character" => format!("bpchar{dims}").into(),
+        "bit" => format!("\"bit\"{dims}").into(),
+        _ => ty.into(),
     }
 }
 
@@ -109,6 +127,27 @@ mod tests {
         assert_eq!(p.push("a"), "$1");
         assert_eq!(p.push_null(), "$3");
         assert_eq!(p.values.len(), 3);
+    }
+
+    #[test]
+    fn casts_keep_the_whole_value_of_length_types() {
+        assert_eq!(cast_type("character"), "bpchar");
+        assert_eq!(cast_type("character[]"), "bpchar[]");
+        assert_eq!(cast_type("bit"), "\"bit\"");
+        assert_eq!(cast_type("bit[][]"), "\"bit\"[][]");
+        for same in [
+            "character varying",
+            "bit varying",
+            "numeric",
+            "timestamp without time zone",
+            "public.character",
+            "text[]",
+        ] {
+            assert_eq!(cast_type(same), same);
+        }
+        let mut p = Params::new();
+        assert_eq!(p.cast("DZ", "character"), "$1::bpchar");
+        assert_eq!(p.cast("{DZ}", "character[]"), "$2::bpchar[]");
     }
 
     #[test]

@@ -1,0 +1,208 @@
+"""Issue 11, the server defects real clients (postgrest-js, postgrest-py, supabase-js) ran into,
+over real HTTP against tests/fixtures/client_defects.sql: values cast to types whose bare name
+implies a length (character, bit), spreads of `*` next to aggregates, Prefer: timezone and what
+Preference-Applied echoes, the explain media types and GeoJSON.
+
+Expected data is computed by Postgres itself (psql on the same cluster) where it is data."""
+
+import json
+import os
+from urllib.parse import quote
+
+import pytest
+
+from helpers import api, assert_error, set_guc, sql_json
+from conftest import wait_for
+
+FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "client_defects.sql")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def schema(cluster):
+    with open(FIXTURE, encoding="utf-8") as f:
+        cluster.psql(f.read())
+    tok = cluster.token()
+    ok = wait_for(lambda: cluster.http("GET", "/cd_users?select=username", token=tok).status
+                  == 200, timeout=60)
+    assert ok, "the schema cache never picked up the fixture"
+
+
+def get(cluster, path, headers=None):
+    return api(cluster, "GET", quote(path, safe="/?=&(),.:*!-><{}[]'~_@|^$;\"%"), headers=headers)
+
+
+def ok_json(r, status=200):
+    assert r.status == status, r
+    return r.json()
+
+
+# ---------------------------------------------------------------------------------------------
+# character(n), bit(n): the value keeps its length in filters, bodies and RPC arguments
+# ---------------------------------------------------------------------------------------------
+
+def test_filters_on_character_n_match_the_whole_value(cluster):
+    assert ok_json(get(cluster, "/cd_countries?select=iso,name&iso=eq.DZ")) == [
+        {"iso": "DZ", "name": "Algeria"}]
+    # char(n) compares without trailing blanks, a longer value matches nothing
+    assert [r["iso"] for r in ok_json(get(cluster, "/cd_countries?select=iso&iso=eq.D"))] == ["D "]
+    assert ok_json(get(cluster, "/cd_countries?select=iso&iso=eq.DZA")) == []
+    assert ok_json(get(cluster, "/cd_countries?select=iso3&iso3=eq.FRA")) == [{"iso3": "FRA"}]
+    got = ok_json(get(cluster, "/cd_countries?select=iso&iso=in.(DZ,FR)&order=iso"))
+    assert got == [{"iso": "DZ"}, {"iso": "FR"}]
+    got = ok_json(get(cluster, "/cd_countries?select=iso&iso=neq.DZ&order=iso"))
+    assert got == [{"iso": "D "}, {"iso": "FR"}]
+    got = ok_json(get(cluster, "/cd_countries?select=iso&iso=gte.E&order=iso"))
+    assert got == [{"iso": "FR"}]
+    got = ok_json(get(cluster, "/cd_countries?select=iso&codes=cs.{AL}"))
+    assert got == [{"iso": "DZ"}]
+    got = ok_json(get(cluster, "/cd_countries?select=iso&iso=eq(any).{DZ,FR}&order=iso"))
+    assert got == [{"iso": "DZ"}, {"iso": "FR"}]
+    got = ok_json(get(cluster, "/cd_countries?select=iso&or=(iso.eq.FR,iso.eq.XX)"))
+    assert got == [{"iso": "FR"}]
+
+
+def test_filters_on_bit_n_and_precision_types(cluster):
+    assert ok_json(get(cluster, "/cd_flags?select=id&bits=eq.1010")) == [{"id": 1}]
+    assert ok_json(get(cluster, "/cd_flags?select=id&vbits=eq.11")) == [{"id": 1}]
+    assert ok_json(get(cluster, "/cd_flags?select=id&bits=in.(0001,1010)&order=id")) == [
+        {"id": 1}, {"id": 2}]
+    assert ok_json(get(cluster, "/cd_countries?select=iso&price=eq.1.50")) == [{"iso": "DZ"}]
+    assert ok_json(get(cluster, "/cd_flags?select=id&at=eq.2024-01-02T03:04:05")) == [{"id": 1}]
+    assert ok_json(get(cluster, "/cd_flags?select=id&t=eq.10:00:00.25%2B02")) == [{"id": 1}]
+
+
+def test_writes_keep_character_n_values_whole(cluster):
+    r = api(cluster, "POST", "/cd_countries", {"iso": "ES", "iso3": "ESP", "name": "Spain",
+                                               "codes": ["ES", "EU"]},
+            prefer="return=representation")
+    assert ok_json(r, 201) == [{"iso": "ES", "iso3": "ESP", "name": "Spain", "price": None,
+                               "codes": ["ES", "EU"]}]
+    r = api(cluster, "POST", "/cd_countries", [{"iso": "IT", "iso3": "ITA", "name": "Italy"},
+                                               {"iso": "PT", "iso3": "PRT", "name": "Portugal"}],
+            prefer="return=representation")
+    assert [c["iso"] for c in ok_json(r, 201)] == ["IT", "PT"]
+    r = api(cluster, "PATCH", "/cd_countries?iso=eq.ES", {"iso3": "SPA"},
+            prefer="return=representation")
+    assert [c["iso3"] for c in ok_json(r)] == ["SPA"]
+    r = api(cluster, "PUT", "/cd_countries?iso=eq.PT", {"iso": "PT", "iso3": "POR",
+                                                        "name": "Portugal"},
+            prefer="return=representation")
+    assert [c["iso3"] for c in ok_json(r)] == ["POR"]
+    r = api(cluster, "POST", "/cd_countries?on_conflict=iso", {"iso": "IT", "iso3": "ITL",
+                                                              "name": "Italia"},
+            prefer="return=representation,resolution=merge-duplicates")
+    assert [(c["iso"], c["name"]) for c in ok_json(r, 200)] == [("IT", "Italia")]
+    r = api(cluster, "POST", "/cd_flags", {"id": 3, "bits": "1111", "vbits": "101"},
+            prefer="return=representation")
+    assert [(f["bits"], f["vbits"]) for f in ok_json(r, 201)] == [("1111", "101")]
+    # too long for the column: Postgres's own error, not a silently cut value
+    r = api(cluster, "POST", "/cd_countries", {"iso": "ABC", "iso3": "ABC", "name": "x"})
+    assert_error(r, 400, "22001")
+    r = api(cluster, "DELETE", "/cd_countries?iso=in.(ES,IT,PT)", prefer="return=representation")
+    assert sorted(c["iso"] for c in ok_json(r)) == ["ES", "IT", "PT"]
+    assert api(cluster, "DELETE", "/cd_flags?bits=eq.1111").status == 204
+    assert cluster.psql("SELECT count(*) FROM cd_flags") == "2"
+
+
+def test_rpc_arguments_of_type_character_and_bit(cluster):
+    assert ok_json(get(cluster, "/rpc/cd_country?code=DZ")) == "Algeria"
+    assert ok_json(api(cluster, "POST", "/rpc/cd_country", {"code": "FR"})) == "France"
+    assert ok_json(get(cluster, "/rpc/cd_flag_bits?b=1010")) == 1
+    assert ok_json(api(cluster, "POST", "/rpc/cd_flag_bits", {"b": "0001"})) == 2
+    got = ok_json(api(cluster, "POST", "/rpc/cd_countries_in?select=iso&order=iso",
+                      {"wanted": ["DZ", "FR"]}))
+    assert got == [{"iso": "DZ"}, {"iso": "FR"}]
+    got = ok_json(get(cluster, "/rpc/cd_countries_in?wanted={FR}&select=iso"))
+    assert got == [{"iso": "FR"}]
+
+
+# ---------------------------------------------------------------------------------------------
+# spread of `*` next to an aggregate (postgrest-js relationships-spread-operations test)
+# ---------------------------------------------------------------------------------------------
+
+def test_spread_star_next_to_an_aggregate(cluster):
+    set_guc(cluster, "db_aggregates_enabled", "on")
+    try:
+        r = get(cluster, "/cd_users?select=username,cd_messages(cd_channels(count(),"
+                         "...cd_channel_details(*)))&username=eq.supabot&limit=1",
+                headers={"Accept": "application/vnd.pgrst.object+json"})
+        body = ok_json(r)
+        expected = sql_json(cluster, """
+            SELECT json_build_object('username', 'supabot', 'cd_messages', json_agg(
+              json_build_object('cd_channels', json_build_object(
+                'count', 1, 'id', d.id, 'details', d.details)) ORDER BY m.id))
+            FROM cd_messages m LEFT JOIN cd_channel_details d ON d.id = m.channel_id
+            WHERE m.username = 'supabot'""")
+        assert body == expected
+        assert list(body["cd_messages"][0]["cd_channels"]) == ["count", "id", "details"]
+        # the same with a to-many spread of `*` and with a sum
+        r = get(cluster, "/cd_channels?select=slug,cd_messages(count(),...cd_users(*))&id=eq.1")
+        assert ok_json(r) == [{"slug": "public",
+                               "cd_messages": [{"count": 1, "username": "supabot"}]}]
+        r = get(cluster, "/cd_users?select=username,cd_messages(cd_channels(id.sum(),"
+                         "...cd_channel_details(details)))&username=eq.supabot&cd_messages.order=id")
+        got = ok_json(r)[0]["cd_messages"]
+        assert [m["cd_channels"]["sum"] for m in got] == [1, 2, 3]
+    finally:
+        set_guc(cluster, "db_aggregates_enabled", None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Prefer: timezone, and Preference-Applied echoing only what was applied
+# ---------------------------------------------------------------------------------------------
+
+def test_prefer_timezone_sets_the_response_time_zone(cluster):
+    r = get(cluster, "/cd_events?order=id",
+            headers={"Prefer": "handling=strict, timezone=America/Los_Angeles"})
+    assert ok_json(r) == [{"id": 1, "at": "2023-10-18T05:37:59.611-07:00"},
+                          {"id": 2, "at": "2023-10-18T07:37:59.611-07:00"}]
+    assert r.header("Preference-Applied") == "handling=strict, timezone=America/Los_Angeles"
+    r = get(cluster, "/cd_events?order=id&limit=1", headers={"Prefer": "timezone=+05:30"})
+    assert ok_json(r) == [{"id": 1, "at": "2023-10-18T07:07:59.611-05:30"}]
+    assert r.header("Preference-Applied") == "timezone=+05:30"
+    # the time zone is the request's only: the next request answers in UTC again
+    r = get(cluster, "/cd_events?order=id&limit=1")
+    assert ok_json(r) == [{"id": 1, "at": "2023-10-18T12:37:59.611+00:00"}]
+    assert r.header("Preference-Applied") is None
+    # writes and calls too
+    r = api(cluster, "PATCH", "/cd_events?id=eq.2", {"at": "2023-10-18 16:37:59.611+02"},
+            prefer="return=representation, timezone=Asia/Tokyo")
+    assert ok_json(r) == [{"id": 2, "at": "2023-10-18T23:37:59.611+09:00"}]
+
+
+@pytest.mark.parametrize("handling", ["", "handling=strict, ", "handling=lenient, "])
+def test_an_unknown_time_zone_is_400(cluster, handling):
+    r = get(cluster, "/cd_events", headers={"Prefer": handling + "timezone=Invalid/Timezone"})
+    body = assert_error(r, 400, "22023")
+    assert body["message"] == 'invalid value for parameter "TimeZone": "Invalid/Timezone"'
+    r = get(cluster, "/cd_events", headers={"Prefer": "timezone=05:30:15"})
+    body = assert_error(r, 400, "22023")
+    assert body["details"] == "PostgreSQL does not support leap seconds."
+
+
+def test_resolution_is_not_echoed_for_a_table_without_a_primary_key(cluster):
+    r = api(cluster, "POST", "/cd_nopk", [{"name": "a", "value": 1}],
+            prefer="resolution=merge-duplicates, return=representation")
+    assert ok_json(r, 201) == [{"name": "a", "value": 1}]
+    assert r.header("Preference-Applied") == "return=representation"
+    r = api(cluster, "POST", "/cd_nopk", {"name": "a", "value": 2},
+            prefer="resolution=ignore-duplicates")
+    assert r.status == 201, r
+    assert r.header("Preference-Applied") is None
+    assert cluster.psql("SELECT count(*) FROM cd_nopk") == "2"
+    # with on_conflict (a unique index) it is applied and echoed
+    cluster.psql("CREATE UNIQUE INDEX IF NOT EXISTS cd_nopk_name ON cd_nopk (name, value)")
+    r = api(cluster, "POST", "/cd_nopk?on_conflict=name,value", {"name": "a", "value": 2},
+            prefer="resolution=ignore-duplicates")
+    assert r.status == 201, r
+    assert r.header("Preference-Applied") == "resolution=ignore-duplicates"
+    assert cluster.psql("SELECT count(*) FROM cd_nopk") == "2"
+    # a table with a primary key echoes it
+    r = api(cluster, "POST", "/cd_users", {"username": "supabot"},
+            prefer="resolution=ignore-duplicates")
+    assert r.status == 201, r
+    assert r.header("Preference-Applied") == "resolution=ignore-duplicates"
+    # PATCH/DELETE never echo resolution
+    r = api(cluster, "PATCH", "/cd_nopk?name=eq.zz", {"value": 3},
+            prefer="resolution=merge-duplicates")
+    assert r.status == 204 and r.header("Preference-Applied") is None, r
