@@ -3,7 +3,7 @@
 //! Every Postgres error is caught here, the transaction rolled back and the error mapped to
 //! PostgREST's JSON; nothing escapes to take the worker down.
 
-use crate::api_request::{self, ApiRequest, Method, RawRequest, TxPref};
+use crate::api_request::{self, ApiRequest, RawRequest, TxPref};
 use crate::auth::{self, AuthResult};
 use crate::caches::{self, RoleVerdict};
 use crate::error::ApiError;
@@ -210,15 +210,6 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
         .iter()
         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
         .collect();
-    let method = match req.method {
-        Method::Get => "GET",
-        Method::Head => "HEAD",
-        Method::Post => "POST",
-        Method::Patch => "PATCH",
-        Method::Put => "PUT",
-        Method::Delete => "DELETE",
-        Method::Options => "OPTIONS",
-    };
     let path = match &req.resource {
         api_request::Resource::Relation(n) => format!("/{n}"),
         api_request::Resource::Rpc(n) => format!("/rpc/{n}"),
@@ -232,7 +223,7 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
         &[
             Param::Text(Some(auth.role.clone())),
             Param::Text(Some(claims)),
-            Param::Text(Some(method.to_string())),
+            Param::Text(Some(req.method.as_str().to_string())),
             Param::Text(Some(path)),
             Param::Text(Some(serde_json::Value::Object(headers).to_string())),
             Param::Text(Some(search_path)),

@@ -91,10 +91,9 @@ enum Decoded {
 }
 
 fn decode_media_type(s: &str) -> Decoded {
-    let mut parts = s.split(';');
-    let essence = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = essence(s);
     let mut nulls_stripped = false;
-    for p in parts {
+    for p in s.split(';').skip(1) {
         if let Some((k, v)) = p.split_once('=') {
             if k.trim().eq_ignore_ascii_case("nulls") && v.trim().trim_matches('"') == "stripped" {
                 nulls_stripped = true;
@@ -187,14 +186,18 @@ pub fn negotiate(accept: Option<&str>, supported: &[MediaType]) -> Result<MediaT
     Err(ApiError::media_type_error(&names))
 }
 
-pub(super) fn body_type(content_type: &str) -> BodyType {
-    let essence = content_type
+/// A media type without its parameters, lower case: `Text/CSV; charset=x` -> `text/csv`.
+pub fn essence(media_type: &str) -> String {
+    media_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
-    match essence.as_str() {
+        .to_ascii_lowercase()
+}
+
+pub(super) fn body_type(content_type: &str) -> BodyType {
+    match essence(content_type).as_str() {
         "application/json" => BodyType::Json,
         "text/csv" => BodyType::Csv,
         "application/x-www-form-urlencoded" => BodyType::FormUrlEncoded,

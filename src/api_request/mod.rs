@@ -48,6 +48,36 @@ pub enum Method {
     Options,
 }
 
+impl Method {
+    const ALL: [Method; 7] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Patch,
+        Method::Put,
+        Method::Delete,
+        Method::Options,
+    ];
+
+    /// The method's name as on the wire (`request.method`, error messages).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Patch => "PATCH",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+
+    /// A method PostgREST knows (case-sensitive, as HTTP methods are).
+    pub fn parse(s: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Resource {
     /// `/name`
@@ -95,6 +125,20 @@ impl ApiRequest {
     /// `parse_request` has already refused empty windows (416) and PUT with a window (400).
     pub fn top_level_range(&self) -> (i64, Option<i64>) {
         range::top_level_range(self.method, self.range, &self.query)
+    }
+
+    /// The root rows' `(offset, limit)` as the statement pages them: [`top_level_range`]
+    /// capped by `db_max_rows`; `None` when nothing is skipped or capped.
+    ///
+    /// [`top_level_range`]: ApiRequest::top_level_range
+    pub fn page(&self, max_rows: Option<i64>) -> Option<(i64, Option<i64>)> {
+        let (offset, limit) = self.top_level_range();
+        let limit = [limit, max_rows].into_iter().flatten().min();
+        if offset == 0 && limit.is_none() {
+            None
+        } else {
+            Some((offset, limit))
+        }
     }
 
     pub fn is_rpc(&self) -> bool {
@@ -173,17 +217,7 @@ fn parse_resource(path: &str) -> Result<Resource, ApiError> {
 
 /// Which methods each resource accepts (PostgREST's `getAction`).
 fn parse_method(raw: &str, resource: &Resource) -> Result<Method, ApiError> {
-    let method = match raw {
-        "GET" => Some(Method::Get),
-        "HEAD" => Some(Method::Head),
-        "POST" => Some(Method::Post),
-        "PATCH" => Some(Method::Patch),
-        "PUT" => Some(Method::Put),
-        "DELETE" => Some(Method::Delete),
-        "OPTIONS" => Some(Method::Options),
-        _ => None,
-    };
-    match (resource, method) {
+    match (resource, Method::parse(raw)) {
         (Resource::Relation(_), Some(m)) => Ok(m),
         (
             Resource::Rpc(_),
@@ -275,6 +309,10 @@ mod tests {
         assert_eq!(e.message, "Cannot use the PATCH method on RPC");
         assert_eq!(parse("HEAD", "/rpc/f", &[]).unwrap().method, Method::Head);
         assert_eq!(parse("PUT", "/items", &[]).unwrap().method, Method::Put);
+        for m in Method::ALL {
+            assert_eq!(Method::parse(m.as_str()), Some(m));
+        }
+        assert_eq!(Method::parse("get"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
+use super::media_types::essence;
 use super::{ApiRequest, BodyType};
 use crate::error::ApiError;
 
@@ -33,13 +34,7 @@ pub fn invalid_json() -> ApiError {
 /// The request's Content-Type as PostgREST names it in errors (`text/plain`).
 pub fn content_mime(req: &ApiRequest) -> String {
     req.header("content-type")
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
+        .map(essence)
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| "application/octet-stream".to_string())
 }

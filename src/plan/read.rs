@@ -120,7 +120,7 @@ pub(crate) fn plan_read(
     let table = schema
         .table(&req.schema, name)
         .ok_or_else(|| ApiError::table_not_found(&req.schema, name))?;
-    let page = root_page(req, settings)?;
+    let page = req.page(settings.max_rows);
     let mut p = Params::new();
     let mut b = Builder::new(&mut p, schema, &req.query, settings.aggregates_enabled);
     b.max_rows = settings.max_rows;
@@ -193,36 +193,6 @@ pub(crate) fn plan_read(
         estimate,
         resolution_ignored: false,
     })
-}
-
-/// The root page: the Range header intersected with `offset`/`limit` (see
-/// [`ApiRequest::top_level_range`]), capped by `max_rows`.
-fn root_page(
-    req: &ApiRequest,
-    settings: &Settings,
-) -> Result<Option<(i64, Option<i64>)>, ApiError> {
-    let root: &[String] = &[];
-    if req
-        .query
-        .limit
-        .iter()
-        .any(|(p, l)| p.as_slice() == root && *l < 0)
-    {
-        return Err(ApiError::negative_limit());
-    }
-    if let Some((lo, Some(hi))) = req.range {
-        if hi < lo {
-            return Err(ApiError::lower_gt_upper());
-        }
-    }
-    let (start, mut limit) = req.top_level_range();
-    if let Some(max) = settings.max_rows {
-        limit = Some(limit.map_or(max, |l| l.min(max)));
-    }
-    if start == 0 && limit.is_none() {
-        return Ok(None);
-    }
-    Ok(Some((start, limit)))
 }
 
 // ---- the read tree ----------------------------------------------------------------------
@@ -744,9 +714,6 @@ impl<'q, 'a> Builder<'q, 'a> {
             let mut inner = parts.select_from(&from, &join_conds, !needs_output);
             let limit = at_path(&self.query.limit, &child.path).next().copied();
             let offset = at_path(&self.query.offset, &child.path).next().copied();
-            if limit.is_some_and(|l| l < 0) {
-                return Err(ApiError::negative_limit());
-            }
             let limit = match (limit, self.max_rows) {
                 (Some(l), Some(m)) => Some(l.min(m)),
                 (l, m) => l.or(m),
@@ -954,6 +921,23 @@ fn output_keys(node: &Node) -> Vec<String> {
 }
 
 /// `SELECT count(*) AS page_total, <body> AS body FROM (rows) _postgrest_t`.
+/// The JSON body aggregated from the rows' `value`s: an array, or for a singular body the
+/// first value (`null` without rows); `strip_nulls` drops null-valued object keys.
+pub(super) fn json_body(value: &str, singular: bool, strip_nulls: bool) -> String {
+    let agg = format!("pg_catalog.json_agg({value})");
+    let (json, empty) = if singular {
+        (format!("{agg}->0"), "null")
+    } else {
+        (agg, "[]")
+    };
+    let json = if strip_nulls {
+        format!("pg_catalog.json_strip_nulls({json})")
+    } else {
+        json
+    };
+    format!("coalesce({json}, '{empty}')::text")
+}
+
 fn body_sql(
     p: &mut Params,
     tree: &Node,
@@ -961,17 +945,11 @@ fn body_sql(
     accept: MediaType,
 ) -> Result<String, ApiError> {
     let body = match accept {
-        MediaType::Json => "coalesce(pg_catalog.json_agg(_postgrest_t), '[]')::text".to_string(),
-        MediaType::SingleObject => {
-            "coalesce((pg_catalog.json_agg(_postgrest_t)->0)::text, 'null')".to_string()
-        }
-        MediaType::ArrayStripped => {
-            "coalesce(pg_catalog.json_strip_nulls(pg_catalog.json_agg(_postgrest_t)), '[]')::text"
-                .to_string()
-        }
-        MediaType::SingleObjectStripped => {
-            "coalesce(pg_catalog.json_strip_nulls(pg_catalog.json_agg(_postgrest_t)->0)::text, 'null')"
-                .to_string()
+        MediaType::Json
+        | MediaType::SingleObject
+        | MediaType::ArrayStripped
+        | MediaType::SingleObjectStripped => {
+            json_body("_postgrest_t", accept.is_singular(), accept.strips_nulls())
         }
         MediaType::Csv => {
             let header = p.cast(&output_keys(tree).join(","), "text");
@@ -1190,11 +1168,6 @@ mod tests {
         assert!(st
             .sql
             .contains("\"books_1\".\"author_id\" = \"authors\".\"id\" LIMIT 1)"));
-        r.range = Some((3, Some(1)));
-        assert_eq!(plan_of(&r).unwrap_err().status, 416);
-        let mut q = select(vec![]);
-        q.limit.push((vec![], -1));
-        assert_eq!(plan_of(&req("items", q)).unwrap_err().code, "PGRST103");
     }
 
     #[test]
@@ -1270,7 +1243,7 @@ mod tests {
         assert!(plan_of(&r)
             .unwrap()
             .sql
-            .contains("(pg_catalog.json_agg(_postgrest_t)->0)::text"));
+            .contains("coalesce(pg_catalog.json_agg(_postgrest_t)->0, 'null')::text"));
         r.accept = MediaType::Csv;
         let st = plan_of(&r).unwrap();
         assert!(st.sql.contains("pg_catalog.string_agg("));

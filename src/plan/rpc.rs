@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use serde_json::{Map, Value};
 
 use super::mutate::body_from_sql;
-use super::read::{ReadBody, RootOptions};
+use super::read::{json_body, ReadBody, RootOptions};
 use super::result_row::ResultRow;
 use super::sql::{array_literal, ident, qualified, Params};
 use super::Statement;
@@ -40,15 +40,7 @@ pub fn plan_rpc(
     let is_read = match req.method {
         Method::Get | Method::Head => true,
         Method::Post => false,
-        other => {
-            let m = match other {
-                Method::Patch => "PATCH",
-                Method::Put => "PUT",
-                Method::Delete => "DELETE",
-                _ => "OPTIONS",
-            };
-            return Err(ApiError::invalid_rpc_method(m));
-        }
+        other => return Err(ApiError::invalid_rpc_method(other.as_str())),
     };
     let overloads: Vec<&Function> = schema
         .functions
@@ -83,7 +75,7 @@ pub fn plan_rpc(
         let read = ReadBody {
             root: RootOptions {
                 filters: true,
-                page: root_page(req, settings),
+                page: req.page(settings.max_rows),
             },
             aggregates_enabled: settings.aggregates_enabled,
             max_rows: settings.max_rows,
@@ -108,20 +100,9 @@ pub fn plan_rpc(
     } else {
         let source = format!("SELECT pgrst_call.pgrst_scalar FROM {}", call.scalar_from());
         let rows = if func.returns_set {
-            paged_scalars(&mut p, root_page(req, settings))
+            paged_scalars(&mut p, req.page(settings.max_rows))
         } else {
             "pgrst_source".to_string()
-        };
-        let strip = matches!(
-            req.accept,
-            MediaType::ArrayStripped | MediaType::SingleObjectStripped
-        );
-        let agg = |inner: &str| {
-            if strip {
-                format!("json_strip_nulls({inner})")
-            } else {
-                inner.to_string()
-            }
         };
         let body = if func.return_type == "void" {
             // NULL (no body), but the call must stay referenced: an unused column of an
@@ -129,17 +110,12 @@ pub fn plan_rpc(
             "(CASE WHEN pg_catalog.count(_t.pgrst_scalar) < 0 THEN '' END)::text".to_string()
         } else if matches!(req.accept, MediaType::TextPlain | MediaType::OctetStream) {
             "string_agg(_t.pgrst_scalar::text, '')".to_string()
-        } else if func.returns_set
-            && !matches!(
-                req.accept,
-                MediaType::SingleObject | MediaType::SingleObjectStripped
-            )
-        {
-            format!("coalesce({}, '[]')::text", agg("json_agg(_t.pgrst_scalar)"))
         } else {
-            format!(
-                "coalesce({}, 'null')::text",
-                agg("json_agg(_t.pgrst_scalar)->0")
+            // a single value is the value itself, not an array of one
+            json_body(
+                "_t.pgrst_scalar",
+                !func.returns_set || req.accept.is_singular(),
+                req.accept.strips_nulls(),
             )
         };
         let row = ResultRow {
@@ -194,17 +170,6 @@ fn result_table(schema: &SchemaCache, func: &Function) -> Table {
             .collect(),
         pk: vec![],
         uniques: vec![],
-    }
-}
-
-/// `(offset, limit)` of the root rows: `offset=`/`limit=`, the Range header, max-rows.
-fn root_page(req: &ApiRequest, settings: &Settings) -> Option<(i64, Option<i64>)> {
-    let (offset, limit) = req.top_level_range();
-    let limit = [limit, settings.max_rows].into_iter().flatten().min();
-    if offset == 0 && limit.is_none() {
-        None
-    } else {
-        Some((offset, limit))
     }
 }
 
@@ -921,11 +886,13 @@ mod tests {
     #[test]
     fn result_shapes() {
         let st = sql("GET", "/rpc/small_primes", &[], "");
-        assert!(st.sql.contains("coalesce(json_agg(_t.pgrst_scalar), '[]')"));
+        assert!(st
+            .sql
+            .contains("coalesce(pg_catalog.json_agg(_t.pgrst_scalar), '[]')"));
         let st = sql("GET", "/rpc/add_them?a=1&b=2", &[], "");
         assert!(st
             .sql
-            .contains("coalesce(json_agg(_t.pgrst_scalar)->0, 'null')"));
+            .contains("coalesce(pg_catalog.json_agg(_t.pgrst_scalar)->0, 'null')"));
         let st = sql("POST", "/rpc/do_nothing", &[], "{}");
         assert!(st
             .sql
