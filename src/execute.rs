@@ -38,7 +38,8 @@ fn run(raw: &RawRequest, settings: &Settings) -> Result<HttpResponse, ApiError> 
     let auth =
         auth::authenticate(raw.header("authorization"), settings, now()).inspect_err(|e| {
             // Once per executor: the administrator must learn why every JWT request fails.
-            if e.code == "PGRST300" && !SECRET_PROBLEM_LOGGED.swap(true, Ordering::Relaxed) {
+            let missing = e.code == "PGRST300" && e.status == 500;
+            if missing && !SECRET_PROBLEM_LOGGED.swap(true, Ordering::Relaxed) {
                 pgrx::log!(
                     "serendb_data_api: serendb_data_api.jwt_secret is missing or shorter than 32 \
                  characters; requests with a JWT get 500 PGRST300"

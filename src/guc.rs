@@ -32,6 +32,17 @@ static DB_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(-1);
 static DB_TX_END: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"commit"));
 static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+// JWT and JWKS settings (issue 10); the JWKS ones are read by the listener's fetcher too.
+static JWT_SECRET_IS_BASE64: GucSetting<bool> = GucSetting::<bool>::new(false);
+static JWT_ISS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
+static JWT_CACHE_MAX_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static JWKS_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static JWKS_REFRESH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
+pub static JWKS_REFETCH_MIN_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static JWKS_FETCH_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5);
+static DB_PRE_REQUEST: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
 pub fn register() {
     // PGC_POSTMASTER settings can only be defined while the library is preloaded; a plain
     // `LOAD` or CREATE EXTENSION in a session would fail otherwise.
@@ -155,6 +166,100 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    register_jwt();
+}
+
+fn register_jwt() {
+    let sighup_int = |name: &'static std::ffi::CStr,
+                      desc: &'static std::ffi::CStr,
+                      setting: &'static GucSetting<i32>,
+                      min: i32,
+                      max: i32| {
+        GucRegistry::define_int_guc(
+            name,
+            desc,
+            c"",
+            setting,
+            min,
+            max,
+            GucContext::Sighup,
+            GucFlags::UNIT_S,
+        );
+    };
+    GucRegistry::define_bool_guc(
+        c"serendb_data_api.jwt_secret_is_base64",
+        c"jwt_secret is base64-encoded.",
+        c"",
+        &JWT_SECRET_IS_BASE64,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    for (name, desc, setting) in [
+        (
+            c"serendb_data_api.jwt_iss",
+            c"Accepted iss claims, comma separated (checked when set).",
+            &JWT_ISS,
+        ),
+        (
+            c"serendb_data_api.jwks_url",
+            c"URL of the JWK Set with the token signing keys (https, or http to loopback).",
+            &JWKS_URL,
+        ),
+        (
+            c"serendb_data_api.db_pre_request",
+            c"Function called before the main query of every request.",
+            &DB_PRE_REQUEST,
+        ),
+    ] {
+        GucRegistry::define_string_guc(
+            name,
+            desc,
+            c"",
+            setting,
+            GucContext::Sighup,
+            GucFlags::default(),
+        );
+    }
+    sighup_int(
+        c"serendb_data_api.jwt_leeway",
+        c"Clock skew tolerated on exp, nbf and iat.",
+        &JWT_LEEWAY,
+        0,
+        3600,
+    );
+    sighup_int(
+        c"serendb_data_api.jwt_cache_max_lifetime",
+        c"Seconds a verified JWT stays cached (at most until exp); 0 disables the cache.",
+        &JWT_CACHE_MAX_LIFETIME,
+        0,
+        86400,
+    );
+    sighup_int(
+        c"serendb_data_api.jwks_refresh_interval",
+        c"Seconds between background refreshes of the JWKS.",
+        &JWKS_REFRESH_INTERVAL,
+        10,
+        86400,
+    );
+    sighup_int(
+        c"serendb_data_api.jwks_refetch_min_interval",
+        c"Minimum seconds between JWKS fetches triggered by unknown kids or failures.",
+        &JWKS_REFETCH_MIN_INTERVAL,
+        1,
+        3600,
+    );
+    sighup_int(
+        c"serendb_data_api.jwks_fetch_timeout",
+        c"Seconds a JWKS fetch may take.",
+        &JWKS_FETCH_TIMEOUT,
+        1,
+        60,
+    );
+}
+
+/// The configured JWKS URL (the fetcher reads it after each reload).
+pub fn jwks_url() -> Option<String> {
+    string(&JWKS_URL)
 }
 
 fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
@@ -194,5 +299,12 @@ pub fn snapshot() -> Settings {
         },
         tx_end: TxEnd::parse(&string(&DB_TX_END).unwrap_or_default()),
         aggregates_enabled: DB_AGGREGATES_ENABLED.get(),
+        jwt_secret_is_base64: JWT_SECRET_IS_BASE64.get(),
+        jwt_iss: Settings::parse_list(&string(&JWT_ISS).unwrap_or_default()),
+        jwt_leeway: JWT_LEEWAY.get() as i64,
+        jwt_cache_max_lifetime: JWT_CACHE_MAX_LIFETIME.get() as i64,
+        jwks_url: jwks_url(),
+        jwks_refetch_min_interval: JWKS_REFETCH_MIN_INTERVAL.get() as i64,
+        pre_request: string(&DB_PRE_REQUEST),
     }
 }

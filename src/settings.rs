@@ -46,6 +46,20 @@ pub struct Settings {
     pub max_rows: Option<i64>,
     pub tx_end: TxEnd,
     pub aggregates_enabled: bool,
+    /// `jwt_secret` is base64-encoded (PostgREST's `jwt-secret-is-base64`)
+    pub jwt_secret_is_base64: bool,
+    /// accepted `iss` values; empty: not checked
+    pub jwt_iss: Vec<String>,
+    /// clock skew tolerated on `exp`, `nbf`, `iat` (seconds)
+    pub jwt_leeway: i64,
+    /// seconds a verified token stays cached (at most until its `exp`); 0: no cache
+    pub jwt_cache_max_lifetime: i64,
+    /// where signing keys are fetched from (by the listener)
+    pub jwks_url: Option<String>,
+    /// an unknown `kid` triggers a refetch at most this often (seconds)
+    pub jwks_refetch_min_interval: i64,
+    /// function called before the main query (`db_pre_request`)
+    pub pre_request: Option<String>,
 }
 
 impl Default for Settings {
@@ -61,11 +75,26 @@ impl Default for Settings {
             max_rows: None,
             tx_end: TxEnd::Commit,
             aggregates_enabled: false,
+            jwt_secret_is_base64: false,
+            jwt_iss: vec![],
+            jwt_leeway: 30,
+            jwt_cache_max_lifetime: 3600,
+            jwks_url: None,
+            jwks_refetch_min_interval: 30,
+            pre_request: None,
         }
     }
 }
 
 impl Settings {
+    /// Splits a comma-separated list (`jwt_iss`), dropping empty items.
+    pub fn parse_list(s: &str) -> Vec<String> {
+        s.split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
     /// Splits a `db_schemas` value such as `public, v2`.
     pub fn parse_schemas(s: &str) -> Vec<String> {
         let v: Vec<String> = s

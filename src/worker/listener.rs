@@ -115,6 +115,8 @@ async fn run(host: String, port: i32) {
         });
     }
 
+    tokio::task::spawn_local(super::jwks_fetch::run());
+
     let mut tcp: Option<TcpListener> = None;
     let mut bind_error_logged = false;
     let mut supervisor = Supervisor::new();

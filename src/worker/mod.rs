@@ -8,6 +8,7 @@
 //! holds up a keep-alive connection whose next request could go to another, idle executor.
 
 pub mod executor;
+pub mod jwks_fetch;
 pub mod listener;
 
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};

@@ -5,15 +5,23 @@
 //!
 //! Errors, their order and their texts follow PostgREST (`Auth.hs`, `Error.hs`): an empty
 //! token, then a missing secret, then the token's shape, its signature, and last the
-//! `exp`/`nbf`/`iat`/`aud` claims (30 s of clock skew allowed).
+//! `exp`/`nbf`/`iat`/`aud`/`iss` claims (`jwt_leeway` seconds of clock skew allowed).
+//!
+//! Layout: `keys` (secret / JWK / JWKS -> keys), `jwt` (one token against keys), `role_path`
+//! (`jwt_role_claim_key`), `token_cache`, `jwks_file` (keys shared by the JWKS fetcher), and
+//! `verifier` (an executor's keys + cache + refetch, tying the others together).
 #![allow(clippy::result_large_err)]
+
+pub mod jwks_file;
+pub mod jwt;
+pub mod keys;
+pub mod role_path;
+pub mod token_cache;
+pub mod verifier;
 
 use crate::error::ApiError;
 use crate::settings::Settings;
-use jsonwebtoken::jwk::{Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey};
 use serde_json::{Map, Value};
-use std::str::FromStr;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuthResult {
@@ -27,32 +35,26 @@ pub struct AuthResult {
     pub anonymous: bool,
 }
 
-/// Clock skew tolerated on `exp`, `nbf` and `iat`.
-const ALLOWED_SKEW: i64 = 30;
-
-/// PostgREST refuses shorter secrets.
-const MIN_SECRET_LEN: usize = 32;
-
-/// Verifies the `Authorization` header value (if any) and picks the role.
-/// `now` is the current UNIX time in seconds.
-pub fn authenticate(
+/// Verifies the `Authorization` header value (if any) with `verify` (token -> claims) and
+/// picks the role.
+pub fn authenticate_with(
     authorization: Option<&str>,
     settings: &Settings,
-    now: u64,
+    verify: impl FnOnce(&str) -> Result<Map<String, Value>, ApiError>,
 ) -> Result<AuthResult, ApiError> {
     // A scheme other than Bearer is no token at all (WAI's extractBearerAuth).
     let token = authorization.and_then(bearer_token);
     let claims_value = match token {
         None => Value::Object(Map::new()),
-        Some(token) => Value::Object(verify_token(token, settings, now)?),
+        Some(token) => Value::Object(verify(token)?),
     };
-    let path = parse_role_claim_key(&settings.jwt_role_claim_key).map_err(|e| {
+    let path = role_path::parse(&settings.jwt_role_claim_key).map_err(|e| {
         ApiError::internal(format!(
             "failed to parse role-claim-key value ({}): {e}",
             settings.jwt_role_claim_key
         ))
     })?;
-    let role = match walk(&claims_value, &path) {
+    let role = match role_path::walk(&claims_value, &path) {
         Some(Value::String(s)) => s.clone(),
         Some(v) => v.to_string(),
         None if token.is_some() => settings.default_role.clone(),
@@ -74,6 +76,37 @@ pub fn authenticate(
     })
 }
 
+pub use verifier::authenticate_request as authenticate;
+
+/// [`authenticate_with`] checking tokens against `jwt_secret` only, without a cache and
+/// without the JWKS URL ([`authenticate`] is the executor's, with both).
+pub fn authenticate_with_secret(
+    authorization: Option<&str>,
+    settings: &Settings,
+    now: u64,
+) -> Result<AuthResult, ApiError> {
+    authenticate_with(authorization, settings, |token| {
+        if token.is_empty() {
+            jwt::parse(token)?;
+        }
+        let keys = keys::from_secret(
+            settings.jwt_secret.as_deref(),
+            settings.jwt_secret_is_base64,
+        )
+        .ok_or_else(ApiError::jwt_secret_missing)?;
+        let parsed = jwt::parse(token)?;
+        let checks = jwt::ClaimChecks {
+            aud: settings.jwt_aud.clone(),
+            iss: settings.jwt_iss.clone(),
+            leeway: settings.jwt_leeway.max(0),
+        };
+        jwt::verify(&parsed, &[&keys], &checks, now as i64).map_err(|r| match r {
+            jwt::Refusal::Invalid(e) => e,
+            jwt::Refusal::NoCandidateKey => jwt::no_suitable_key(),
+        })
+    })
+}
+
 /// `Bearer <token>`, scheme case-insensitive; `Bearer` alone is an empty token.
 fn bearer_token(header: &str) -> Option<&str> {
     let header = header.trim_start();
@@ -84,289 +117,10 @@ fn bearer_token(header: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
-fn decode_error(message: &str) -> ApiError {
-    ApiError::jwt_decode(message, None)
-}
-
-fn bad_crypto() -> ApiError {
-    decode_error("JWT cryptographic operation failed")
-}
-
-/// Checks the token and returns its claims.
-fn verify_token(
-    token: &str,
-    settings: &Settings,
-    now: u64,
-) -> Result<Map<String, Value>, ApiError> {
-    if token.is_empty() {
-        return Err(decode_error("Empty JWT is sent in Authorization header"));
-    }
-    let keys =
-        decoding_keys(settings.jwt_secret.as_deref()).ok_or_else(ApiError::jwt_secret_missing)?;
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header_b64, payload_b64, signature] = parts.as_slice() else {
-        return Err(decode_error(&format!(
-            "Expected 3 parts in JWT; got {}",
-            parts.len()
-        )));
-    };
-
-    let header: Value = b64url_decode(header_b64)
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .filter(Value::is_object)
-        .ok_or_else(bad_crypto)?;
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-    if alg == "none" {
-        return Err(ApiError::jwt_decode(
-            "Wrong or unsupported encoding algorithm",
-            Some("JWT is unsecured but expected 'alg' was not 'none'"),
-        ));
-    }
-    let alg = Algorithm::from_str(alg)
-        .map_err(|_| decode_error("Wrong or unsupported encoding algorithm"))?;
-    let message = &token[..header_b64.len() + 1 + payload_b64.len()];
-    let mut verified = false;
-    for key in keys.iter().filter(|k| k.family() == alg.family()) {
-        match jsonwebtoken::crypto::verify(signature, message.as_bytes(), key, alg) {
-            Ok(true) => {
-                verified = true;
-                break;
-            }
-            Ok(false) => {}
-            Err(_) => return Err(bad_crypto()),
-        }
-    }
-    if !verified {
-        return Err(ApiError::jwt_decode(
-            "No suitable key or wrong key type",
-            Some("None of the keys was able to decode the JWT"),
-        ));
-    }
-
-    let payload = b64url_decode(payload_b64).ok_or_else(bad_crypto)?;
-    let claims = match serde_json::from_slice::<Value>(&payload) {
-        Ok(Value::Object(o)) => o,
-        _ => return Err(ApiError::jwt_claims("Parsing claims failed")),
-    };
-    check_claims(&claims, settings.jwt_aud.as_deref(), now as i64)?;
-    Ok(claims)
-}
-
-/// The configured secret as decoding keys: a JWK or JWK Set (JSON), else a shared HMAC
-/// secret of at least 32 characters. `None` when there is no usable secret.
-fn decoding_keys(secret: Option<&str>) -> Option<Vec<DecodingKey>> {
-    let secret = secret?;
-    if secret.trim_start().starts_with('{') {
-        let jwks: Vec<Jwk> = if let Ok(set) = serde_json::from_str::<JwkSet>(secret) {
-            set.keys
-        } else {
-            vec![serde_json::from_str::<Jwk>(secret).ok()?]
-        };
-        let keys: Vec<DecodingKey> = jwks
-            .iter()
-            .filter_map(|k| DecodingKey::from_jwk(k).ok())
-            .collect();
-        return (!keys.is_empty()).then_some(keys);
-    }
-    if secret.chars().count() < MIN_SECRET_LEN {
-        return None;
-    }
-    Some(vec![DecodingKey::from_secret(secret.as_bytes())])
-}
-
-/// `exp`, `nbf`, `iat` and `aud`, in PostgREST's order and with its messages.
-fn check_claims(claims: &Map<String, Value>, aud: Option<&str>, now: i64) -> Result<(), ApiError> {
-    let fail = ApiError::jwt_claims;
-    if let Some(v) = claims.get("exp") {
-        let exp = numeric_date(v).ok_or_else(|| fail("The JWT 'exp' claim must be a number"))?;
-        if now > exp.saturating_add(ALLOWED_SKEW) {
-            return Err(fail("JWT expired"));
-        }
-    }
-    if let Some(v) = claims.get("nbf") {
-        let nbf = numeric_date(v).ok_or_else(|| fail("The JWT 'nbf' claim must be a number"))?;
-        if now < nbf.saturating_sub(ALLOWED_SKEW) {
-            return Err(fail("JWT not yet valid"));
-        }
-    }
-    if let Some(v) = claims.get("iat") {
-        let iat = numeric_date(v).ok_or_else(|| fail("The JWT 'iat' claim must be a number"))?;
-        if now < iat.saturating_sub(ALLOWED_SKEW) {
-            return Err(fail("JWT issued at future"));
-        }
-    }
-    if let Some(v) = claims.get("aud") {
-        let not_string_or_array =
-            || fail("The JWT 'aud' claim must be a string or an array of strings");
-        let ok = match v {
-            Value::Null => true,
-            Value::String(s) => aud.is_none_or(|a| a == s),
-            Value::Array(items) if items.is_empty() => true,
-            Value::Array(items) if items.iter().all(Value::is_string) => {
-                aud.is_none_or(|a| items.iter().any(|i| i.as_str() == Some(a)))
-            }
-            _ => return Err(not_string_or_array()),
-        };
-        if !ok {
-            return Err(fail("JWT not in audience"));
-        }
-    }
-    Ok(())
-}
-
-/// A JSON number as whole seconds; a fractional or out-of-range number counts as 0
-/// (PostgREST's `toBoundedInteger` fallback). Non-numbers are `None`.
-fn numeric_date(v: &Value) -> Option<i64> {
-    let n = v.as_number()?;
-    if let Some(i) = n.as_i64() {
-        return Some(i);
-    }
-    let f = n.as_f64().unwrap_or(0.0);
-    if f.fract() == 0.0 && f >= i64::MIN as f64 && f <= i64::MAX as f64 {
-        Some(f as i64)
-    } else {
-        Some(0)
-    }
-}
-
-fn b64url_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' | b'+' => 62,
-            b'_' | b'/' => 63,
-            _ => return None,
-        } as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // a single leftover character cannot encode a byte
-    if s.len() % 4 == 1 {
-        return None;
-    }
-    Some(out)
-}
-
-// ---- the role claim path -------------------------------------------------------------------
-
-/// One step of PostgREST's `jwt-role-claim-key` path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PathStep {
-    /// `.key` or `."key with chars"`
-    Key(String),
-    /// `[0]`
-    Index(usize),
-    /// `[?(@ == "x")]` and friends: the first string element of an array that matches
-    Filter(FilterOp, String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FilterOp {
-    Equals,
-    NotEquals,
-    StartsWith,
-    EndsWith,
-    Contains,
-}
-
-fn parse_role_claim_key(s: &str) -> Result<Vec<PathStep>, String> {
-    let mut steps = vec![];
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err("empty path".into());
-    }
-    while !rest.is_empty() {
-        if let Some(r) = rest.strip_prefix('.') {
-            if let Some(r) = r.strip_prefix('"') {
-                let end = r.find('"').ok_or("unterminated quoted key")?;
-                steps.push(PathStep::Key(r[..end].to_string()));
-                rest = &r[end + 1..];
-            } else {
-                let end = r
-                    .find(|c: char| !(c.is_alphanumeric() || "_$@".contains(c)))
-                    .unwrap_or(r.len());
-                if end == 0 {
-                    return Err("expected a key after '.'".into());
-                }
-                steps.push(PathStep::Key(r[..end].to_string()));
-                rest = &r[end..];
-            }
-        } else if let Some(r) = rest.strip_prefix("[?(") {
-            let r = r
-                .strip_prefix('@')
-                .ok_or("expected '@' in filter")?
-                .trim_start();
-            let (op, r) = [
-                ("==^", FilterOp::EndsWith),
-                ("==", FilterOp::Equals),
-                ("!=", FilterOp::NotEquals),
-                ("^==", FilterOp::StartsWith),
-                ("*==", FilterOp::Contains),
-            ]
-            .iter()
-            .find_map(|(t, op)| r.strip_prefix(t).map(|r| (*op, r)))
-            .ok_or("unknown filter operator")?;
-            let r = r
-                .trim_start()
-                .strip_prefix('"')
-                .ok_or("expected a quoted value")?;
-            let end = r.find('"').ok_or("unterminated quoted value")?;
-            let value = r[..end].to_string();
-            let r = r[end + 1..].strip_prefix(")]").ok_or("expected ')]'")?;
-            if !r.is_empty() {
-                return Err("a filter must be the last step".into());
-            }
-            steps.push(PathStep::Filter(op, value));
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix('[') {
-            let end = r.find(']').ok_or("unterminated index")?;
-            let idx = r[..end]
-                .parse::<usize>()
-                .map_err(|_| "index must be a number")?;
-            steps.push(PathStep::Index(idx));
-            rest = &r[end + 1..];
-        } else {
-            return Err(format!("unexpected '{rest}'"));
-        }
-    }
-    Ok(steps)
-}
-
-fn walk<'a>(v: &'a Value, path: &[PathStep]) -> Option<&'a Value> {
-    let Some((step, rest)) = path.split_first() else {
-        return Some(v);
-    };
-    match (step, v) {
-        (PathStep::Key(k), Value::Object(o)) => walk(o.get(k)?, rest),
-        (PathStep::Index(i), Value::Array(a)) => walk(a.get(*i)?, rest),
-        (PathStep::Filter(op, pattern), Value::Array(a)) => a.iter().find(|item| {
-            item.as_str().is_some_and(|s| match op {
-                FilterOp::Equals => s == pattern,
-                FilterOp::NotEquals => s != pattern,
-                FilterOp::StartsWith => s.starts_with(pattern.as_str()),
-                FilterOp::EndsWith => s.ends_with(pattern.as_str()),
-                FilterOp::Contains => s.contains(pattern.as_str()),
-            })
-        }),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jsonwebtoken::{encode, EncodingKey, Header};
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
     use serde_json::json;
 
     const SECRET: &str = "reallyreallyreallyreallyverysafe";
@@ -394,7 +148,7 @@ mod tests {
     }
 
     fn auth(header: &str, s: &Settings) -> Result<AuthResult, ApiError> {
-        authenticate(Some(header), s, NOW)
+        authenticate_with_secret(Some(header), s, NOW)
     }
 
     fn err(header: &str, s: &Settings) -> (u16, String, String) {
@@ -411,7 +165,7 @@ mod tests {
 
     #[test]
     fn no_header_is_the_anon_role() {
-        let r = authenticate(None, &settings(), NOW).unwrap();
+        let r = authenticate_with_secret(None, &settings(), NOW).unwrap();
         assert_eq!(r.role, "anonymous");
         assert!(r.anonymous);
         assert_eq!(r.claims, json!({"role": "anonymous"}));
@@ -426,7 +180,7 @@ mod tests {
             anon_role: None,
             ..settings()
         };
-        let e = authenticate(None, &s, NOW).unwrap_err();
+        let e = authenticate_with_secret(None, &s, NOW).unwrap_err();
         assert_eq!((e.status, e.code.as_str()), (401, "PGRST302"));
         assert_eq!(e.message, "Anonymous access is disabled");
         assert_eq!(www(&e), Some("Bearer"));
@@ -691,7 +445,7 @@ mod tests {
             jwt_secret: None,
             ..settings()
         };
-        assert!(authenticate(None, &s, NOW).is_ok());
+        assert!(authenticate_with_secret(None, &s, NOW).is_ok());
     }
 
     #[test]
@@ -709,13 +463,5 @@ mod tests {
             };
             assert_eq!(auth(&token, &s).unwrap().role, "authenticated");
         }
-    }
-
-    #[test]
-    fn base64url() {
-        assert_eq!(b64url_decode("e30").unwrap(), b"{}");
-        assert_eq!(b64url_decode("e30=").unwrap(), b"{}");
-        assert!(b64url_decode("a").is_none());
-        assert!(b64url_decode("a*b").is_none());
     }
 }
