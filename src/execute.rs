@@ -85,6 +85,7 @@ fn serve_in_transaction(
     let result = {
         let _sandbox = RoleSandbox::enter();
         let _timeout = StatementTimer::arm();
+        call_pre_request(settings)?;
         let mut result = QueryResult::from_row(&query_row(&stmt.sql, &params)?);
         result.total = with_estimate(&stmt, result.total, &params)?;
         result.resolution_ignored = stmt.resolution_ignored;
@@ -243,6 +244,27 @@ fn apply_timezone(req: &ApiRequest) -> Result<(), ApiError> {
             &[Param::Text(Some(tz.clone()))],
         )?;
     }
+    Ok(())
+}
+
+/// `db_pre_request`: called as the request's role, in its transaction, with the `request.*`
+/// settings visible; raising rejects the request, `response.*` settings it makes apply.
+fn call_pre_request(settings: &Settings) -> Result<(), ApiError> {
+    let Some(name) = &settings.pre_request else {
+        return Ok(());
+    };
+    let unquote = |p: &str| {
+        let p = p.trim();
+        match p.strip_prefix('"').and_then(|p| p.strip_suffix('"')) {
+            Some(inner) => inner.replace("\"\"", "\""),
+            None => p.to_string(),
+        }
+    };
+    let parts: Vec<String> = name
+        .split('.')
+        .map(|p| plan::sql::ident(&unquote(p)))
+        .collect();
+    query_row(&format!("SELECT {}()", parts.join(".")), &[])?;
     Ok(())
 }
 
