@@ -97,6 +97,22 @@ pub fn listen_for_reload() {
     }
 }
 
+/// The schema cache and role settings are read again before the next request: on a SIGHUP
+/// (`pg_reload_conf()`), which is how a read replica, where NOTIFY cannot reach, is told.
+pub fn mark_stale() {
+    SCHEMA_STALE.store(true, Ordering::Relaxed);
+    ROLES_STALE.store(true, Ordering::Relaxed);
+}
+
+/// For the admin server's `/ready` and `/schema_cache`: the schema cache (loaded now if
+/// stale) as its JSON document; 503 when it cannot be loaded.
+pub fn schema_json(schemas: &[String]) -> Result<String, ApiError> {
+    spi::in_transaction(false, || {
+        schema(schemas)?;
+        Ok((crate::schema_cache::load::last_json(), false))
+    })
+}
+
 /// Consumes pending notifications (outside a transaction, between requests).
 pub fn process_notifications() {
     if unsafe { std::ptr::read_volatile(&raw const notifyInterruptPending) } == 0 {
@@ -123,7 +139,11 @@ pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
         }
     }
     spi::clear_plans();
-    match crate::schema_cache::load::load(schemas) {
+    let started = std::time::Instant::now();
+    let loaded = crate::schema_cache::load::load(schemas);
+    let ok = matches!(loaded, Ok(Some(_)));
+    crate::metrics::get().schema_cache_load(started.elapsed().as_secs_f64(), ok);
+    match loaded {
         Ok(Some(sc)) => {
             let sc = Rc::new(sc);
             SCHEMA.with(|s| *s.borrow_mut() = Some((schemas.to_vec(), sc.clone())));

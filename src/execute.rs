@@ -8,6 +8,7 @@ use crate::auth::{self, AuthResult};
 use crate::caches::{self, RoleVerdict};
 use crate::error::ApiError;
 use crate::guc;
+use crate::observe::{self, Stage};
 use crate::plan::{self, Statement};
 use crate::respond::{self, error_response, HttpResponse, QueryResult};
 use crate::settings::Settings;
@@ -35,20 +36,25 @@ fn now() -> u64 {
 static SECRET_PROBLEM_LOGGED: AtomicBool = AtomicBool::new(false);
 
 fn run(raw: &RawRequest, settings: &Settings) -> Result<HttpResponse, ApiError> {
-    let auth =
-        auth::authenticate(raw.header("authorization"), settings, now()).inspect_err(|e| {
-            // Once per executor: the administrator must learn why every JWT request fails.
-            let missing = e.code == "PGRST300" && e.status == 500;
-            if missing && !SECRET_PROBLEM_LOGGED.swap(true, Ordering::Relaxed) {
-                pgrx::log!(
-                    "serendb_data_api: serendb_data_api.jwt_secret is missing or shorter than 32 \
+    let auth = observe::stage(Stage::Jwt, || {
+        auth::authenticate(raw.header("authorization"), settings, now())
+    })
+    .inspect_err(|e| {
+        // Once per executor: the administrator must learn why every JWT request fails.
+        let missing = e.code == "PGRST300" && e.status == 500;
+        if missing && !SECRET_PROBLEM_LOGGED.swap(true, Ordering::Relaxed) {
+            pgrx::log!(
+                "serendb_data_api: serendb_data_api.jwt_secret is missing or shorter than 32 \
                  characters; requests with a JWT get 500 PGRST300"
-                );
-            }
-        })?;
-    let req = api_request::parse_request(raw, settings)?;
+            );
+        }
+    })?;
+    observe::set_role(&auth.role);
+    let req = observe::stage(Stage::Parse, || api_request::parse_request(raw, settings))?;
     let anonymous = auth.anonymous;
-    let result = in_transaction(anonymous, || serve_in_transaction(&req, &auth, settings));
+    let result = observe::stage(Stage::Transaction, || {
+        in_transaction(anonymous, || serve_in_transaction(&req, &auth, settings))
+    });
     reset_session_role();
     result
 }
@@ -73,7 +79,7 @@ fn serve_in_transaction(
     settings: &Settings,
 ) -> Result<(HttpResponse, bool), ApiError> {
     let schema = caches::schema(&settings.schemas)?;
-    let stmt = plan::plan(req, &schema, settings)?;
+    let stmt = observe::stage(Stage::Plan, || plan::plan(req, &schema, settings))?;
     let role_settings = check_role(&auth.role, settings)?;
     if stmt.read_only {
         unsafe { pg_sys::XactReadOnly = true };
@@ -91,7 +97,7 @@ fn serve_in_transaction(
         result.resolution_ignored = stmt.resolution_ignored;
         result
     };
-    let resp = respond::respond(req, result)?;
+    let resp = observe::stage(Stage::Response, || respond::respond(req, result))?;
     let rollback = match (settings.tx_end.allows_override(), req.prefer.tx) {
         (true, Some(TxPref::Rollback)) => true,
         (true, Some(TxPref::Commit)) => false,

@@ -83,7 +83,18 @@ pub fn register() {
             GucContext::Postmaster,
             GucFlags::default(),
         );
+        GucRegistry::define_int_guc(
+            c"serendb_data_api.admin_server_port",
+            c"Port of the admin server (/live, /ready, /schema_cache, /metrics); 0: off.",
+            c"",
+            &ADMIN_SERVER_PORT,
+            0,
+            65535,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
     }
+    register_operations();
     GucRegistry::define_int_guc(
         c"serendb_data_api.db_pool_acquisition_timeout",
         c"Seconds a request waits for a free executor before 504 PGRST003.",
@@ -307,4 +318,56 @@ pub fn snapshot() -> Settings {
         jwks_refetch_min_interval: JWKS_REFETCH_MIN_INTERVAL.get() as i64,
         pre_request: string(&DB_PRE_REQUEST),
     }
+}
+
+// ---- operating: admin server, timing, request logs, read replicas -------------------------
+
+/// 0: no admin server.
+pub static ADMIN_SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static SERVER_TIMING_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+static LOG_LEVEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"error"));
+static SERVER_TRACE_HEADER: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static PRIMARY_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+fn register_operations() {
+    GucRegistry::define_bool_guc(
+        c"serendb_data_api.server_timing_enabled",
+        c"Add a Server-Timing header (jwt, parse, plan, transaction, response) to responses.",
+        c"",
+        &SERVER_TIMING_ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    for (name, desc, setting) in [
+        (
+            c"serendb_data_api.log_level",
+            c"crit, error (5xx), warn (4xx and 5xx) or info/debug (every request): request log lines.",
+            &LOG_LEVEL,
+        ),
+        (
+            c"serendb_data_api.server_trace_header",
+            c"Request header (e.g. X-Request-Id) echoed back in the response and logged.",
+            &SERVER_TRACE_HEADER,
+        ),
+        (
+            c"serendb_data_api.primary_url",
+            c"On a read replica: base URL of the primary's API; writes get 307 to it.",
+            &PRIMARY_URL,
+        ),
+    ] {
+        GucRegistry::define_string_guc(name, desc, c"", setting, GucContext::Sighup, GucFlags::default());
+    }
+}
+
+pub fn log_level() -> crate::observe::LogLevel {
+    crate::observe::LogLevel::parse(&string(&LOG_LEVEL).unwrap_or_default())
+}
+
+/// As configured (it is echoed with this spelling); request headers are matched lower-cased.
+pub fn server_trace_header() -> Option<String> {
+    string(&SERVER_TRACE_HEADER)
+}
+
+pub fn primary_url() -> Option<String> {
+    string(&PRIMARY_URL)
 }

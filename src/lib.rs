@@ -14,8 +14,11 @@ pub mod auth;
 pub mod error;
 pub mod http_server;
 pub mod ipc;
+pub mod metrics;
+pub mod observe;
 pub mod parse;
 pub mod plan;
+pub mod replica;
 pub mod respond;
 pub mod schema_cache;
 pub mod settings;
@@ -44,6 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
     guc::register();
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
         worker::register_listener();
+        metrics::init();
     }
 }
 

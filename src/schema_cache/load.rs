@@ -26,5 +26,16 @@ pub fn load(schemas: &[String]) -> Result<Option<SchemaCache>, ApiError> {
         .ok_or_else(|| ApiError::internal("schema introspection returned nothing"))?;
     let sc = SchemaCache::from_json(&json)
         .map_err(|e| ApiError::internal(format!("cannot read the schema cache: {e}")))?;
+    LAST_JSON.with(|j| *j.borrow_mut() = json);
     Ok(Some(sc))
+}
+
+thread_local! {
+    /// The document the current schema cache was built from (the admin server's
+    /// `/schema_cache`).
+    static LAST_JSON: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+pub fn last_json() -> String {
+    LAST_JSON.with(|j| j.borrow().clone())
 }

@@ -24,7 +24,11 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
     pgrx::bgworkers::BackgroundWorker::connect_worker_to_spi(Some(&db), None);
     crate::spi::install_sqlstate_recorder();
     crate::caches::install();
-    crate::caches::listen_for_reload();
+    // Postgres refuses LISTEN during recovery: on a standby it starts once promoted.
+    let mut listening = !super::standby::in_recovery();
+    if listening {
+        crate::caches::listen_for_reload();
+    }
 
     let port = guc::SERVER_PORT.get();
     let mut stream = match connect(&super::socket_path(port)) {
@@ -67,7 +71,7 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
             let mut occurred = [pg_sys::WaitEvent::default(); 3];
             let n = pg_sys::WaitEventSetWait(
                 wait_set,
-                -1,
+                if listening { -1 } else { 200 },
                 occurred.as_mut_ptr(),
                 occurred.len() as i32,
                 pg_sys::PG_WAIT_EXTENSION,
@@ -83,11 +87,16 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
             pg_sys::QueryCancelPending = 0;
         }
         pg_sys::check_for_interrupts!();
+        if !listening && !super::standby::in_recovery() {
+            crate::caches::listen_for_reload();
+            listening = true;
+        }
         unsafe {
             crate::caches::process_notifications();
             if pg_sys::ConfigReloadPending != 0 {
                 pg_sys::ConfigReloadPending = 0;
                 pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
+                crate::caches::mark_stale();
             }
         }
         if events & pg_sys::WL_SOCKET_READABLE == 0 {
@@ -141,13 +150,36 @@ fn serve(frame: &[u8]) -> HttpResponse {
         Ok(r) => r,
         Err(e) => return error_response(&ApiError::internal(format!("bad ipc frame: {e}"))),
     };
+    if let Some(resp) = super::admin::probe(&raw) {
+        return resp;
+    }
+    crate::observe::start_request();
+    let standby = super::standby::in_recovery();
+    if standby {
+        if let Some(resp) = super::standby::refuse_early(&raw) {
+            return resp;
+        }
+    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         crate::execute::handle(&raw)
     }));
-    match outcome {
+    let mut resp = match outcome {
         Ok(resp) => resp,
         Err(_) => error_response(&ApiError::internal(
             "internal error while handling the request",
         )),
+    };
+    if standby {
+        resp = super::standby::after(&raw, resp);
     }
+    if guc::SERVER_TIMING_ENABLED.get() {
+        let timing = crate::observe::timing().header_value();
+        resp.headers.push(("Server-Timing".into(), timing));
+    }
+    let role = crate::observe::role();
+    if !role.is_empty() {
+        resp.headers
+            .push((crate::observe::ROLE_HEADER.into(), role));
+    }
+    resp
 }

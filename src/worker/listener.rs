@@ -14,6 +14,7 @@ use pgrx::bgworkers::{
 use pgrx::pg_sys;
 use std::cell::Cell;
 use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
@@ -30,7 +31,7 @@ struct Job {
 }
 
 #[derive(Clone)]
-struct Shared {
+pub(super) struct Shared {
     jobs: async_channel::Sender<Job>,
     /// executors currently connected to the listener
     executors: Rc<Cell<usize>>,
@@ -64,7 +65,7 @@ pub extern "C-unwind" fn serendb_data_api_listener_main(_arg: pg_sys::Datum) {
     unsafe { pg_sys::proc_exit(1) };
 }
 
-fn bind_tcp(host: &str, port: i32) -> std::io::Result<std::net::TcpListener> {
+pub(super) fn bind_tcp(host: &str, port: i32) -> std::io::Result<std::net::TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let addr: std::net::SocketAddr = format!("{host}:{port}").parse().or_else(|_| {
         std::net::ToSocketAddrs::to_socket_addrs(&(host, port as u16))?
@@ -116,6 +117,10 @@ async fn run(host: String, port: i32) {
     }
 
     tokio::task::spawn_local(super::jwks_fetch::run());
+    let admin_port = guc::ADMIN_SERVER_PORT.get();
+    if admin_port > 0 {
+        super::admin::spawn(host.clone(), admin_port, shared.clone());
+    }
 
     let mut tcp: Option<TcpListener> = None;
     let mut bind_error_logged = false;
@@ -144,13 +149,13 @@ async fn run(host: String, port: i32) {
                 if let Ok((stream, _)) = accepted {
                     let _ = stream.set_nodelay(true);
                     let shared = shared.clone();
-                    tokio::task::spawn_local(crate::http_server::serve_connection(
+                    tokio::task::spawn_local(super::observed::counted(crate::http_server::serve_connection(
                         stream,
                         move |raw| {
                             let shared = shared.clone();
-                            async move { forward(raw, &shared).await.unwrap_or_else(|e| error_response(&e)) }
+                            async move { super::observed::answer(raw, |raw| async move { forward(raw, &shared).await }).await }
                         },
-                    ));
+                    )));
                 }
             }
             _ = tick.tick() => {
@@ -170,6 +175,13 @@ async fn run(host: String, port: i32) {
     supervisor.stop_all();
 }
 
+impl Shared {
+    /// Requests queued for an executor.
+    pub(super) fn waiting(&self) -> usize {
+        self.jobs.len()
+    }
+}
+
 /// When the postmaster dies we are re-parented.
 fn postmaster_gone() -> bool {
     std::os::unix::process::parent_id() as i32 != unsafe { pg_sys::PostmasterPid }
@@ -178,6 +190,8 @@ fn postmaster_gone() -> bool {
 /// Forwards jobs to one executor, one at a time, until the executor goes away.
 async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job>, shared: Shared) {
     shared.executors.set(shared.executors.get() + 1);
+    let metrics = crate::metrics::get();
+    metrics.pool_available.fetch_add(1, Relaxed);
     loop {
         let job = match jobs.recv().await {
             Ok(j) => j,
@@ -187,7 +201,12 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
         if job.started.send(()).is_err() {
             continue;
         }
-        match exchange(&mut stream, &job.frame).await {
+        metrics.pool_available.fetch_sub(1, Relaxed);
+        let busy = std::time::Instant::now();
+        let exchanged = exchange(&mut stream, &job.frame).await;
+        metrics.executor_busy(busy.elapsed().as_secs_f64());
+        metrics.pool_available.fetch_add(1, Relaxed);
+        match exchanged {
             Ok(resp) => {
                 let _ = job.reply.send(resp);
             }
@@ -199,6 +218,7 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
             }
         }
     }
+    metrics.pool_available.fetch_sub(1, Relaxed);
     shared.executors.set(shared.executors.get() - 1);
 }
 
@@ -222,7 +242,7 @@ async fn exchange(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<Http
     ipc::decode_response(&buf)
 }
 
-async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiError> {
+pub(super) async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiError> {
     if shared.executors.get() == 0 {
         return Err(ApiError::not_ready(
             "Could not query the database for the schema cache. Retrying.",
@@ -251,7 +271,10 @@ async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiEr
     match tokio::time::timeout(wait, taken).await {
         Ok(Ok(())) => answer.await.map_err(|_| executor_lost()),
         Ok(Err(_)) => Err(executor_lost()),
-        Err(_) => Err(ApiError::acquisition_timeout()),
+        Err(_) => {
+            crate::metrics::get().pool_timeout();
+            Err(ApiError::acquisition_timeout())
+        }
     }
 }
 
@@ -345,6 +368,7 @@ impl Supervisor {
                 .set_function("serendb_data_api_executor_main")
                 .set_library("serendb_data_api")
                 .enable_spi_access()
+                .set_start_time(pgrx::bgworkers::BgWorkerStartTime::ConsistentState)
                 .set_restart_time(None)
                 .set_argument(Some(pg_sys::Datum::from(i as i64)))
                 .set_extra(&self.database)

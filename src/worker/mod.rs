@@ -7,9 +7,12 @@
 //! at a time. Because requests, not connections, are queued, a slow query on one executor never
 //! holds up a keep-alive connection whose next request could go to another, idle executor.
 
+pub mod admin;
 pub mod executor;
 pub mod jwks_fetch;
 pub mod listener;
+mod observed;
+mod standby;
 
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
 use std::time::Duration;
@@ -26,7 +29,8 @@ pub fn register_listener() {
         .set_function("serendb_data_api_listener_main")
         .set_library("serendb_data_api")
         .enable_spi_access()
-        .set_start_time(BgWorkerStartTime::RecoveryFinished)
+        // On a hot standby the API serves reads during recovery (no writes, no LISTEN).
+        .set_start_time(BgWorkerStartTime::ConsistentState)
         .set_restart_time(Some(Duration::from_secs(5)))
         .load();
 }
