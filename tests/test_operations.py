@@ -152,14 +152,18 @@ def test_request_log_lines_and_trace_header(ops):
     c.psql("ALTER SYSTEM SET serendb_data_api.log_level = 'warn'; SELECT pg_reload_conf()",
            db="postgres")
     try:
+        attempt = iter(range(1000))
+
         def switched():
-            c.http("GET", "/no_such_table?content=neq.probe3")
-            return '"GET /no_such_table?content=neq.probe3" 404' in c.log()
-        assert wait_for(switched, timeout=10)
-        c.http("GET", "/posts?content=neq.probe4", token=c.token())
-        c.http("GET", "/no_such_table?content=neq.probe5")
-        assert wait_for(lambda: "content=neq.probe5" in c.log(), timeout=5)
-        assert "content=neq.probe4" not in c.log()
+            # the listener reloads on its next tick: once a 200 goes unlogged while the 404
+            # sent after it is logged, the new level is in force
+            n = next(attempt)
+            c.http("GET", f"/posts?content=neq.ok{n}", token=c.token())
+            c.http("GET", f"/no_such_table?content=neq.missing{n}")
+            log = wait_for(lambda: f"missing{n}" in c.log() and c.log(), timeout=5)
+            return log and f"content=neq.ok{n}" not in log
+        assert wait_for(switched, timeout=15)
+        assert '"GET /no_such_table?content=neq.missing' in c.log()
     finally:
         c.psql("ALTER SYSTEM RESET serendb_data_api.log_level; SELECT pg_reload_conf()",
                db="postgres")
