@@ -8,7 +8,8 @@ set -euo pipefail
 PGRX_VERSION=0.18.1
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 libclang-dev
   build-essential pkg-config libssl-dev sudo wrk curl ca-certificates
-  python3 python3-pytest python3-yaml python3-jwt python3-cryptography)
+  python3 python3-pytest python3-yaml python3-jwt python3-cryptography
+  postgresql-15-postgis-3)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

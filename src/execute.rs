@@ -88,21 +88,29 @@ fn serve_in_transaction(
     apply_role_settings(&role_settings)?;
     apply_timezone(req)?;
     let params = text_params(&stmt)?;
+    let rollback = match (settings.tx_end.allows_override(), req.prefer.tx) {
+        (true, Some(TxPref::Rollback)) => true,
+        (true, Some(TxPref::Commit)) => false,
+        _ => settings.tx_end.default_rollback(),
+    };
     let result = {
         let _sandbox = RoleSandbox::enter();
         let _timeout = StatementTimer::arm();
         call_pre_request(settings)?;
+        if let Some(explain) = stmt.explain {
+            // the plan's rows (one line each in text format) are the body
+            let lines: Vec<Option<String>> = query_rows(&stmt.sql, &params)?
+                .into_iter()
+                .map(|r| r.into_iter().next().flatten())
+                .collect();
+            return Ok((respond::explain_response(req, explain, &lines), !rollback));
+        }
         let mut result = QueryResult::from_row(&query_row(&stmt.sql, &params)?);
         result.total = with_estimate(&stmt, result.total, &params)?;
         result.resolution_ignored = stmt.resolution_ignored;
         result
     };
     let resp = observe::stage(Stage::Response, || respond::respond(req, result))?;
-    let rollback = match (settings.tx_end.allows_override(), req.prefer.tx) {
-        (true, Some(TxPref::Rollback)) => true,
-        (true, Some(TxPref::Commit)) => false,
-        _ => settings.tx_end.default_rollback(),
-    };
     Ok((resp, !rollback))
 }
 

@@ -31,6 +31,7 @@ static DB_SCHEMAS: GucSetting<Option<CString>> =
 static DB_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(-1);
 static DB_TX_END: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"commit"));
 static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+static DB_PLAN_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 // JWT and JWKS settings (issue 10); the JWKS ones are read by the listener's fetcher too.
 static JWT_SECRET_IS_BASE64: GucSetting<bool> = GucSetting::<bool>::new(false);
@@ -177,6 +178,14 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::default(),
     );
+    GucRegistry::define_bool_guc(
+        c"serendb_data_api.db_plan_enabled",
+        c"Answer Accept: application/vnd.pgrst.plan with the request's EXPLAIN output.",
+        c"",
+        &DB_PLAN_ENABLED,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
     register_jwt();
 }
 
@@ -317,6 +326,7 @@ pub fn snapshot() -> Settings {
         jwks_url: jwks_url(),
         jwks_refetch_min_interval: JWKS_REFETCH_MIN_INTERVAL.get() as i64,
         pre_request: string(&DB_PRE_REQUEST),
+        plan_enabled: DB_PLAN_ENABLED.get(),
     }
 }
 

@@ -8,7 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 use crate::api_request::{
-    ApiRequest, CountPref, Method, Preferences, Resolution, Resource, ReturnPref, TxPref,
+    ApiRequest, CountPref, Explain, Method, Preferences, Resolution, Resource, ReturnPref, TxPref,
 };
 use crate::error::ApiError;
 pub use crate::plan::result_row::QueryResult;
@@ -110,6 +110,33 @@ fn content_type_headers(req: &ApiRequest) -> Vec<(String, String)> {
         h.push(header("Content-Profile", req.schema.clone()));
     }
     h
+}
+
+/// `Accept: application/vnd.pgrst.plan...`: 200 with the EXPLAIN output (its rows, one line
+/// each, as PostgREST joins them) in the plan media type naming the `for` type and options.
+pub fn explain_response(
+    req: &ApiRequest,
+    explain: Explain,
+    rows: &[Option<String>],
+) -> HttpResponse {
+    let body: String = rows
+        .iter()
+        .map(|r| format!("{}\n", r.as_deref().unwrap_or("")))
+        .collect();
+    let mut headers = vec![header("Content-Type", explain.content_type(req.accept))];
+    if req.profile_given {
+        headers.push(header("Content-Profile", req.schema.clone()));
+    }
+    HttpResponse {
+        status: 200,
+        headers,
+        body: if req.method == Method::Head {
+            vec![]
+        } else {
+            body.into_bytes()
+        },
+        reason: None,
+    }
 }
 
 fn body_bytes(result: &QueryResult) -> Vec<u8> {

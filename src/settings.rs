@@ -60,6 +60,8 @@ pub struct Settings {
     pub jwks_refetch_min_interval: i64,
     /// function called before the main query (`db_pre_request`)
     pub pre_request: Option<String>,
+    /// `db_plan_enabled`: `Accept: application/vnd.pgrst.plan` answers the EXPLAIN output
+    pub plan_enabled: bool,
 }
 
 impl Default for Settings {
@@ -82,6 +84,7 @@ impl Default for Settings {
             jwks_url: None,
             jwks_refetch_min_interval: 30,
             pre_request: None,
+            plan_enabled: false,
         }
     }
 }

@@ -206,3 +206,207 @@ def test_resolution_is_not_echoed_for_a_table_without_a_primary_key(cluster):
     r = api(cluster, "PATCH", "/cd_nopk?name=eq.zz", {"value": 3},
             prefer="resolution=merge-duplicates")
     assert r.status == 204 and r.header("Preference-Applied") is None, r
+
+
+# ---------------------------------------------------------------------------------------------
+# Accept: application/vnd.pgrst.plan (db_plan_enabled), as PostgREST's PlanSpec
+# ---------------------------------------------------------------------------------------------
+
+PLAN = "application/vnd.pgrst.plan"
+
+
+def plan_cost(r):
+    assert r.status == 200, r
+    return r.json()[0]["Plan"]["Total Cost"]
+
+
+def test_plans_are_406_unless_db_plan_enabled(cluster):
+    for method, path in [("GET", "/cd_countries?iso=in.(DZ,FR)"),
+                         ("GET", "/rpc/cd_countries_named?pattern=F%25"),
+                         ("DELETE", "/cd_countries?iso=in.(DZ,FR)")]:
+        r = api(cluster, method, path, headers={"Accept": PLAN})
+        body = assert_error(r, 406, "PGRST107")
+        assert body["message"] == ("None of these media types are available: "
+                                   'application/vnd.pgrst.plan+text; for="application/json"')
+    assert cluster.psql("SELECT count(*) FROM cd_countries WHERE iso IN ('DZ', 'FR')") == "2"
+
+
+@pytest.fixture
+def plans_on(cluster):
+    set_guc(cluster, "db_plan_enabled", "on")
+    yield
+    set_guc(cluster, "db_plan_enabled", None)
+
+
+def test_plan_of_reads_calls_and_writes(cluster, plans_on):
+    r = get(cluster, "/cd_countries?iso=in.(DZ,FR)", headers={"Accept": PLAN + "+json"})
+    assert r.header("Content-Type") == \
+        'application/vnd.pgrst.plan+json; for="application/json"; charset=utf-8'
+    assert plan_cost(r) > 0
+    r = get(cluster, "/rpc/cd_countries_named?pattern=F%25", headers={"Accept": PLAN + "+json"})
+    assert plan_cost(r) > 0
+    for method, path, body in [("POST", "/cd_nopk", {"name": "plan", "value": 1}),
+                               ("PATCH", "/cd_countries?iso=eq.FR", {"name": "Patched"}),
+                               ("DELETE", "/cd_countries?iso=in.(DZ,FR)", None),
+                               ("PUT", "/cd_countries?iso=eq.FR",
+                                {"iso": "FR", "iso3": "FRA", "name": "France"})]:
+        r = api(cluster, method, path, body, headers={"Accept": PLAN + "+json"})
+        assert r.header("Content-Type") == \
+            'application/vnd.pgrst.plan+json; for="application/json"; charset=utf-8', r
+        assert plan_cost(r) > 0
+    # without analyze nothing ran
+    assert cluster.psql("SELECT count(*) FROM cd_nopk WHERE name = 'plan'") == "0"
+    assert cluster.psql("SELECT string_agg(name, ',' ORDER BY iso) FROM cd_countries "
+                        "WHERE iso IN ('DZ', 'FR')") == "Algeria,France"
+
+
+def test_plan_text_is_the_default_format(cluster, plans_on):
+    for accept in [PLAN, PLAN + "+text"]:
+        r = get(cluster, "/cd_countries?iso=in.(DZ,FR)", headers={"Accept": accept})
+        assert r.status == 200, r
+        assert r.header("Content-Type") == \
+            'application/vnd.pgrst.plan+text; for="application/json"; charset=utf-8'
+        assert "Aggregate  (cost=" in r.text
+        assert "Index Cond: (iso = ANY (" in r.text
+
+
+def test_plan_options_and_for(cluster, plans_on):
+    r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=buffers"})
+    assert r.header("Content-Type") == \
+        'application/vnd.pgrst.plan+json; for="application/json"; options=buffers; charset=utf-8'
+    assert "Shared Hit Blocks" in r.text
+    r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=settings"})
+    assert "search_path" in r.json()[0]["Settings"]
+    r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=analyze|wal"})
+    assert r.header("Content-Type") == ('application/vnd.pgrst.plan+json; for="application/json"'
+                                        '; options=analyze|wal; charset=utf-8')
+    assert r.json()[0]["Plan"]["WAL Records"] == 0
+    assert "Execution Time" in r.json()[0]
+    r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=verbose"})
+    plan = r.json()[0]
+    assert "Query Identifier" in plan
+    assert any("json_agg" in o for o in plan["Plan"]["Plans"][0]["Output"])
+    r = get(cluster, "/cd_countries?iso=eq.DZ",
+            headers={"Accept": PLAN + '+json; for="application/vnd.pgrst.object"; options=verbose'})
+    assert r.header("Content-Type") == ('application/vnd.pgrst.plan+json; '
+                                        'for="application/vnd.pgrst.object+json"; '
+                                        'options=verbose; charset=utf-8')
+    assert any("-> 0" in o for o in r.json()[0]["Plan"]["Plans"][0]["Output"])
+    r = get(cluster, "/cd_countries", headers={"Accept": PLAN + '; for="text/csv"'})
+    assert r.header("Content-Type") == \
+        'application/vnd.pgrst.plan+text; for="text/csv"; charset=utf-8'
+    assert "string_agg" not in r.text and "Aggregate" in r.text
+    body = assert_error(get(cluster, "/cd_countries",
+                            headers={"Accept": PLAN + '; for="text/xml"'}), 406, "PGRST107")
+    assert body["message"] == ("None of these media types are available: "
+                               'application/vnd.pgrst.plan+text; for="text/xml"')
+
+
+def test_plan_with_analyze_runs_the_write_as_postgrest(cluster, plans_on):
+    # like EXPLAIN ANALYZE (and PostgREST) the write happens and is committed ...
+    r = api(cluster, "POST", "/cd_nopk", {"name": "analyzed", "value": 1},
+            headers={"Accept": PLAN + "+json; options=analyze"})
+    assert plan_cost(r) > 0
+    assert r.json()[0]["Plan"]["Actual Rows"] == 1
+    assert cluster.psql("SELECT count(*) FROM cd_nopk WHERE name = 'analyzed'") == "1"
+    # ... unless Prefer: tx=rollback (db_tx_end allowing it) rolls it back
+    set_guc(cluster, "db_tx_end", "commit-allow-override")
+    try:
+        r = api(cluster, "DELETE", "/cd_nopk?name=eq.analyzed", prefer="tx=rollback",
+                headers={"Accept": PLAN + "; options=analyze"})
+        assert r.status == 200 and "actual time=" in r.text, r
+        assert cluster.psql("SELECT count(*) FROM cd_nopk WHERE name = 'analyzed'") == "1"
+    finally:
+        set_guc(cluster, "db_tx_end", None)
+    r = api(cluster, "DELETE", "/cd_nopk?name=eq.analyzed",
+            headers={"Accept": PLAN + "; options=analyze"})
+    assert r.status == 200, r
+    assert cluster.psql("SELECT count(*) FROM cd_nopk WHERE name = 'analyzed'") == "0"
+
+
+def test_plan_errors_are_the_statement_errors(cluster, plans_on):
+    assert_error(get(cluster, "/cd_nope", headers={"Accept": PLAN}), 404, "PGRST205")
+    assert_error(get(cluster, "/cd_countries?nope=eq.1", headers={"Accept": PLAN}), 400,
+                 "42703")
+
+
+# ---------------------------------------------------------------------------------------------
+# Accept: application/geo+json (PostgREST's PostGISSpec)
+# ---------------------------------------------------------------------------------------------
+
+def test_geojson_is_406_without_postgis(make_cluster):
+    c = make_cluster(name="nogis", workers=1)
+    c.psql("CREATE TABLE cd_plain (id int); GRANT SELECT ON cd_plain TO authenticated")
+    tok = c.token()
+    assert wait_for(lambda: c.http("GET", "/cd_plain", token=tok).status == 200, timeout=30)
+    r = c.http("GET", "/cd_plain", headers={"Accept": "application/geo+json"}, token=tok)
+    body = assert_error(r, 406, "PGRST107")
+    assert body["message"] == "None of these media types are available: application/geo+json"
+
+
+@pytest.fixture(scope="module")
+def postgis(cluster, schema):
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "client_defects_postgis.sql")
+    with open(path, encoding="utf-8") as f:
+        cluster.psql(f.read())
+    tok = cluster.token()
+    ok = wait_for(lambda: cluster.http("GET", "/cd_shops", headers={
+        "Accept": "application/geo+json"}, token=tok).status == 200, timeout=60)
+    assert ok, cluster.http("GET", "/cd_shops", headers={"Accept": "application/geo+json"},
+                            token=tok)
+
+
+GEO = {"Accept": "application/geo+json"}
+
+
+def feature(id_, lon, lat, **props):
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": {"id": id_, **props}}
+
+
+def test_geojson_feature_collections(cluster, postgis):
+    r = get(cluster, "/cd_shops?order=id", headers=GEO)
+    assert r.header("Content-Type") == "application/geo+json; charset=utf-8"
+    assert ok_json(r) == {"type": "FeatureCollection", "features": [
+        feature(1, -71.10044, 42.373695, address="1369 Cambridge St"),
+        feature(2, -71.10543, 42.366432, address="757 Massachusetts Ave"),
+        feature(3, -71.081924, 42.36437, address="605 W Kendall St")]}
+    assert ok_json(get(cluster, "/cd_shops?id=gt.3", headers=GEO)) == {
+        "type": "FeatureCollection", "features": []}
+    assert ok_json(get(cluster, "/cd_shops?select=id,shop_geom&id=eq.1", headers=GEO)) == {
+        "type": "FeatureCollection", "features": [feature(1, -71.10044, 42.373695)]}
+    assert ok_json(get(cluster, "/rpc/cd_shop?id=2&select=id,shop_geom", headers=GEO)) == {
+        "type": "FeatureCollection", "features": [feature(2, -71.10543, 42.366432)]}
+    # without a geometry column: PostGIS's own error
+    body = assert_error(get(cluster, "/cd_countries", headers=GEO), 400, "22023")
+    assert body["message"] == "geometry column is missing"
+    # a scalar has no row to make a feature of
+    assert_error(get(cluster, "/rpc/cd_country?code=DZ", headers=GEO), 406, "PGRST107")
+    # the plain JSON output is the geometry's GeoJSON object
+    shop = ok_json(get(cluster, "/cd_shops?id=eq.1"))[0]
+    assert shop["shop_geom"]["coordinates"] == [-71.10044, 42.373695]
+
+
+def test_geojson_after_writes(cluster, postgis):
+    rep = dict(GEO, Prefer="return=representation")
+    r = api(cluster, "POST", "/cd_shops", {"id": 4, "address": "1354 Massachusetts Ave",
+                                           "shop_geom": "SRID=4326;POINT(-71.11834 42.373238)"},
+            headers=rep)
+    assert ok_json(r, 201) == {"type": "FeatureCollection", "features": [
+        feature(4, -71.11834, 42.373238, address="1354 Massachusetts Ave")]}
+    assert r.header("Content-Type") == "application/geo+json; charset=utf-8"
+    r = api(cluster, "PATCH", "/cd_shops?id=eq.4", {"address": "1354 Mass Ave"}, headers=rep)
+    assert ok_json(r)["features"][0]["properties"] == {"id": 4, "address": "1354 Mass Ave"}
+    r = api(cluster, "PUT", "/cd_shops?id=eq.4", {"id": 4, "address": "PUT"}, headers=rep)
+    assert ok_json(r)["features"][0]["properties"] == {"id": 4, "address": "PUT"}
+    r = api(cluster, "DELETE", "/cd_shops?id=eq.4", headers=rep)
+    assert ok_json(r)["features"][0]["properties"] == {"id": 4, "address": "PUT"}
+
+
+def test_plan_for_geojson(cluster, postgis, plans_on):
+    r = get(cluster, "/cd_shops", headers={
+        "Accept": 'application/vnd.pgrst.plan+json; for="application/geo+json"; options=verbose'})
+    assert r.header("Content-Type") == ('application/vnd.pgrst.plan+json; '
+                                        'for="application/geo+json"; options=verbose; '
+                                        'charset=utf-8')
+    assert "st_asgeojson" in r.text

@@ -18,6 +18,70 @@ pub enum MediaType {
     Csv,
     TextPlain,
     OctetStream,
+    /// `application/geo+json`: a FeatureCollection built by PostGIS's `ST_AsGeoJSON(record)`
+    GeoJson,
+}
+
+/// `Accept: application/vnd.pgrst.plan[+text|+json]; for="<media type>"; options=a|b`: the
+/// EXPLAIN output of the statement that would answer `for` (PostgREST's `MTVndPlan`), when
+/// `db_plan_enabled` allows it. The request's `accept` is then the `for` media type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Explain {
+    /// `+json`; else text (also plain `application/vnd.pgrst.plan`)
+    pub json: bool,
+    pub analyze: bool,
+    pub verbose: bool,
+    pub settings: bool,
+    pub buffers: bool,
+    pub wal: bool,
+}
+
+impl Explain {
+    /// The options that are on, in PostgREST's order, as named in the media type.
+    fn options(&self) -> Vec<&'static str> {
+        [
+            (self.analyze, "analyze"),
+            (self.verbose, "verbose"),
+            (self.settings, "settings"),
+            (self.buffers, "buffers"),
+            (self.wal, "wal"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    /// The media type as PostgREST names it (`toMime`), for the response and for errors.
+    pub fn mime(&self, for_: MediaType) -> String {
+        self.mime_for(for_.mime())
+    }
+
+    fn mime_for(&self, for_: &str) -> String {
+        let format = if self.json { "json" } else { "text" };
+        let mut m = format!("application/vnd.pgrst.plan+{format}; for=\"{for_}\"");
+        let opts = self.options();
+        if !opts.is_empty() {
+            m.push_str(&format!("; options={}", opts.join("|")));
+        }
+        m
+    }
+
+    pub fn content_type(&self, for_: MediaType) -> String {
+        format!("{}; charset=utf-8", self.mime(for_))
+    }
+
+    /// `EXPLAIN (<this>) <statement>`: the format, then the options.
+    pub fn sql_options(&self) -> String {
+        let format = if self.json {
+            "FORMAT JSON"
+        } else {
+            "FORMAT TEXT"
+        };
+        std::iter::once(format.to_string())
+            .chain(self.options().iter().map(|o| o.to_ascii_uppercase()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,6 +103,7 @@ pub(super) const ALL_MEDIA_TYPES: &[MediaType] = &[
     MediaType::Csv,
     MediaType::TextPlain,
     MediaType::OctetStream,
+    MediaType::GeoJson,
 ];
 
 impl MediaType {
@@ -52,6 +117,7 @@ impl MediaType {
             MediaType::Csv => "text/csv",
             MediaType::TextPlain => "text/plain",
             MediaType::OctetStream => "application/octet-stream",
+            MediaType::GeoJson => "application/geo+json",
         }
     }
 
@@ -86,22 +152,70 @@ enum Decoded {
     Known(MediaType),
     /// `*/*`
     Any,
+    /// `application/vnd.pgrst.plan...`: the plan of the statement for the inner media type
+    Plan(Box<Decoded>, Explain),
     /// a type we do not produce, with the name PostgREST reports it under
     Other(String),
 }
 
-fn decode_media_type(s: &str) -> Decoded {
-    let essence = essence(s);
-    let mut nulls_stripped = false;
-    for p in s.split(';').skip(1) {
-        if let Some((k, v)) = p.split_once('=') {
-            if k.trim().eq_ignore_ascii_case("nulls") && v.trim().trim_matches('"') == "stripped" {
-                nulls_stripped = true;
+/// `type/subtype; k=v; k="v"` -> (lower-case essence, parameters with lower-case names and
+/// unquoted values). A quoted value may hold `;` (`for="a/b;x=y"`).
+fn split_media_type(s: &str) -> (String, Vec<(String, String)>) {
+    let mut parts: Vec<String> = vec![];
+    let mut part = String::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            ';' if !quoted => parts.push(std::mem::take(&mut part)),
+            c => {
+                quoted ^= c == '"';
+                part.push(c);
             }
         }
     }
+    parts.push(part);
+    let params = parts[1..]
+        .iter()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            (k.trim().to_ascii_lowercase(), v.to_string())
+        })
+        .collect();
+    (essence(&parts[0]), params)
+}
+
+fn decode_media_type(s: &str) -> Decoded {
+    let (essence, params) = split_media_type(s);
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let nulls_stripped = param("nulls") == Some("stripped");
+    let plan = |json: bool| {
+        let opts: Vec<&str> = param("options").unwrap_or("").split('|').collect();
+        let on = |o: &str| opts.contains(&o);
+        let explain = Explain {
+            json,
+            analyze: on("analyze"),
+            verbose: on("verbose"),
+            settings: on("settings"),
+            buffers: on("buffers"),
+            wal: on("wal"),
+        };
+        let for_ = decode_media_type(param("for").unwrap_or("application/json"));
+        Decoded::Plan(Box::new(for_), explain)
+    };
     let (main, sub) = essence.split_once('/').unwrap_or((essence.as_str(), ""));
     match (main, sub) {
+        ("application", "vnd.pgrst.plan" | "vnd.pgrst.plan+text") => plan(false),
+        ("application", "vnd.pgrst.plan+json") => plan(true),
         ("application", "json") => Decoded::Known(MediaType::Json),
         ("text", "csv") => Decoded::Known(MediaType::Csv),
         ("text", "plain") => Decoded::Known(MediaType::TextPlain),
@@ -121,7 +235,7 @@ fn decode_media_type(s: &str) -> Decoded {
             })
         }
         ("*", "*") => Decoded::Any,
-        ("application", "geo+json") => Decoded::Other("application/geo+json".into()),
+        ("application", "geo+json") => Decoded::Known(MediaType::GeoJson),
         ("text", "xml") => Decoded::Other("text/xml".into()),
         ("application", "openapi+json") => Decoded::Other("application/openapi+json".into()),
         ("application", "x-www-form-urlencoded") => {
@@ -163,27 +277,55 @@ pub fn accept_list(accept: &str) -> Vec<String> {
 /// Picks the first media type of the Accept header that is in `supported` (`*/*` and a
 /// missing or blank header mean JSON); none -> 406 PGRST107.
 pub fn negotiate(accept: Option<&str>, supported: &[MediaType]) -> Result<MediaType, ApiError> {
+    negotiate_explain(accept, supported, false).map(|(m, _)| m)
+}
+
+/// [`negotiate`] that also accepts the plan media types when `plan_enabled`
+/// (`db_plan_enabled`): then the answer is the plan of the statement for the `for` media type
+/// (which must itself be in `supported`). Disabled, they are media types like any unknown one.
+pub fn negotiate_explain(
+    accept: Option<&str>,
+    supported: &[MediaType],
+    plan_enabled: bool,
+) -> Result<(MediaType, Option<Explain>), ApiError> {
     let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
-        return Ok(MediaType::Json);
+        return Ok((MediaType::Json, None));
     };
     let list = accept_list(accept);
     let decoded: Vec<Decoded> = list.iter().map(|m| decode_media_type(m)).collect();
+    let pick = |d: &Decoded| match d {
+        Decoded::Any if supported.contains(&MediaType::Json) => Some(MediaType::Json),
+        Decoded::Known(m) if supported.contains(m) => Some(*m),
+        _ => None,
+    };
     for d in &decoded {
         match d {
-            Decoded::Any if supported.contains(&MediaType::Json) => return Ok(MediaType::Json),
-            Decoded::Known(m) if supported.contains(m) => return Ok(*m),
-            _ => {}
+            Decoded::Plan(for_, explain) if plan_enabled => {
+                if let Some(m) = pick(for_) {
+                    return Ok((m, Some(*explain)));
+                }
+            }
+            d => {
+                if let Some(m) = pick(d) {
+                    return Ok((m, None));
+                }
+            }
         }
     }
-    let names: Vec<String> = decoded
-        .iter()
-        .map(|d| match d {
+    let names: Vec<String> = decoded.iter().map(Decoded::name).collect();
+    Err(ApiError::media_type_error(&names))
+}
+
+impl Decoded {
+    /// The name PostgREST gives it in PGRST107's message.
+    fn name(&self) -> String {
+        match self {
             Decoded::Known(m) => m.mime().to_string(),
             Decoded::Any => "*/*".to_string(),
             Decoded::Other(s) => s.clone(),
-        })
-        .collect();
-    Err(ApiError::media_type_error(&names))
+            Decoded::Plan(for_, explain) => explain.mime_for(&for_.name()),
+        }
+    }
 }
 
 /// A media type without its parameters, lower case: `Text/CSV; charset=x` -> `text/csv`.

@@ -8,13 +8,13 @@ pub mod payload;
 pub mod preferences;
 pub mod range;
 
-pub use media_types::{accept_list, negotiate, BodyType, MediaType};
+pub use media_types::{accept_list, negotiate, BodyType, Explain, MediaType};
 pub use preferences::{parse_preferences, CountPref, Preferences, Resolution, ReturnPref, TxPref};
 
 use crate::error::ApiError;
 use crate::parse::ast::QueryParams;
 use crate::settings::Settings;
-use media_types::{body_type, ALL_MEDIA_TYPES};
+use media_types::{body_type, negotiate_explain, ALL_MEDIA_TYPES};
 use range::{check_range, parse_range_header};
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -102,6 +102,9 @@ pub struct ApiRequest {
     pub query: QueryParams,
     pub prefer: Preferences,
     pub accept: MediaType,
+    /// `Accept: application/vnd.pgrst.plan...` (with `db_plan_enabled`): answer the EXPLAIN of
+    /// the statement that would answer `accept`
+    pub explain: Option<Explain>,
     pub content_type: BodyType,
     /// `Range: items=a-b` as (offset, inclusive end). Only read for GET (PostgREST ignores
     /// it for every other method); `None` when absent or not of the form `a-b` / `a-`.
@@ -166,7 +169,8 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
     };
     check_range(method, range, &query)?;
 
-    let accept = negotiate(raw.header("accept"), ALL_MEDIA_TYPES)?;
+    let (accept, explain) =
+        negotiate_explain(raw.header("accept"), ALL_MEDIA_TYPES, settings.plan_enabled)?;
     let content_type = raw
         .header("content-type")
         .map(body_type)
@@ -190,6 +194,7 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
         query,
         prefer,
         accept,
+        explain,
         content_type,
         range,
         headers: raw.headers.clone(),
@@ -393,15 +398,79 @@ mod tests {
             e.message,
             "None of these media types are available: text/unknowntype"
         );
-        let e = acc("text/xml, application/geo+json").unwrap_err();
+        let e = acc("text/xml, application/openapi+json").unwrap_err();
         assert_eq!(
             e.message,
-            "None of these media types are available: text/xml, application/geo+json"
+            "None of these media types are available: text/xml, application/openapi+json"
+        );
+        assert_eq!(
+            acc("text/xml, application/geo+json").unwrap(),
+            MediaType::GeoJson
         );
         assert_eq!(
             negotiate(Some("text/plain, application/json"), &[MediaType::Json]).unwrap(),
             MediaType::Json
         );
+    }
+
+    #[test]
+    fn plan_media_types() {
+        let on = Settings {
+            plan_enabled: true,
+            ..settings()
+        };
+        let plan = |accept: &str, s: &Settings| {
+            parse_request(&raw("GET", "/items", &[("accept", accept)]), s)
+                .map(|r| (r.accept, r.explain))
+        };
+        let (m, e) = plan("application/vnd.pgrst.plan", &on).unwrap();
+        let e = e.unwrap();
+        assert_eq!((m, e), (MediaType::Json, Explain::default()));
+        assert_eq!(
+            e.content_type(m),
+            "application/vnd.pgrst.plan+text; for=\"application/json\"; charset=utf-8"
+        );
+        assert_eq!(e.sql_options(), "FORMAT TEXT");
+        let (m, e) = plan(
+            "application/vnd.pgrst.plan+json; for=\"application/vnd.pgrst.object\"; \
+             options=wal|analyze|bogus;",
+            &on,
+        )
+        .unwrap();
+        let e = e.unwrap();
+        assert_eq!(m, MediaType::SingleObject);
+        assert_eq!(
+            e.content_type(m),
+            "application/vnd.pgrst.plan+json; for=\"application/vnd.pgrst.object+json\"; \
+             options=analyze|wal; charset=utf-8"
+        );
+        assert_eq!(e.sql_options(), "FORMAT JSON, ANALYZE, WAL");
+        let (m, e) = plan("application/vnd.pgrst.plan+text;for=\"text/csv\"", &on).unwrap();
+        assert!(m == MediaType::Csv && e.is_some_and(|e| !e.json));
+        let e = plan(
+            "application/vnd.pgrst.plan+json; options=verbose|settings|buffers",
+            &on,
+        )
+        .unwrap()
+        .1
+        .unwrap();
+        assert!(e.verbose && e.settings && e.buffers && !e.analyze && !e.wal);
+        // a `for` we cannot answer, or plans disabled (the default): 406 naming the plan type
+        let e = plan("application/vnd.pgrst.plan; for=\"text/xml\"", &on).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (406, "PGRST107"));
+        assert_eq!(
+            e.message,
+            "None of these media types are available: application/vnd.pgrst.plan+text; \
+             for=\"text/xml\""
+        );
+        let e = plan("application/vnd.pgrst.plan+json", &settings()).unwrap_err();
+        assert_eq!(
+            e.message,
+            "None of these media types are available: application/vnd.pgrst.plan+json; \
+             for=\"application/json\""
+        );
+        let (m, e) = plan("application/vnd.pgrst.plan, text/csv", &settings()).unwrap();
+        assert_eq!((m, e), (MediaType::Csv, None));
     }
 
     #[test]

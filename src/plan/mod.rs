@@ -19,7 +19,7 @@ pub mod result_row;
 pub mod rpc;
 pub mod sql;
 
-use crate::api_request::{ApiRequest, Method, Resource};
+use crate::api_request::{ApiRequest, Explain, Method, Resource};
 use crate::error::ApiError;
 use crate::schema_cache::SchemaCache;
 use crate::settings::Settings;
@@ -36,6 +36,9 @@ pub struct Statement {
     /// `Prefer: resolution=` was given but has nothing to resolve on (an insert into a table
     /// without a primary key and no `on_conflict`): not reported in Preference-Applied
     pub resolution_ignored: bool,
+    /// `sql` is `EXPLAIN (...) <the statement>` (`Accept: application/vnd.pgrst.plan`): its
+    /// rows are the plan, the response body (see [`explained`])
+    pub explain: Option<Explain>,
 }
 
 /// The planner's estimate of a read's total (PostgREST's planned and estimated counts). An
@@ -93,6 +96,35 @@ pub fn plan(
     schema: &SchemaCache,
     settings: &Settings,
 ) -> Result<Statement, ApiError> {
+    let stmt = plan_statement(req, schema, settings)?;
+    // as PostgREST, only the reads, writes and calls have a plan to show (not OPTIONS, not the
+    // OpenAPI root)
+    match (&req.resource, req.method, req.explain) {
+        (Resource::Relation(_) | Resource::Rpc(_), m, Some(explain)) if m != Method::Options => {
+            Ok(explained(stmt, explain))
+        }
+        _ => Ok(stmt),
+    }
+}
+
+/// The statement's EXPLAIN instead of its result: same params, same read-only mode. The
+/// executor answers its rows as the body. Like EXPLAIN itself, `options=analyze` runs the
+/// statement, and its writes are committed unless `Prefer: tx=rollback` (or `db_tx_end`) rolls
+/// the transaction back, as in PostgREST.
+fn explained(stmt: Statement, explain: Explain) -> Statement {
+    Statement {
+        sql: format!("EXPLAIN ({}) {}", explain.sql_options(), stmt.sql),
+        estimate: None,
+        explain: Some(explain),
+        ..stmt
+    }
+}
+
+fn plan_statement(
+    req: &ApiRequest,
+    schema: &SchemaCache,
+    settings: &Settings,
+) -> Result<Statement, ApiError> {
     match (&req.resource, req.method) {
         (Resource::Relation(name), Method::Get | Method::Head) => {
             read::plan_read(req, name, schema, settings)
@@ -144,6 +176,7 @@ fn allow_statement(allow: &str) -> Statement {
         read_only: true,
         estimate: None,
         resolution_ignored: false,
+        explain: None,
     }
 }
 
@@ -191,6 +224,38 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, "PGRST205");
+    }
+
+    #[test]
+    fn plan_media_types_explain_the_statement() {
+        let sc = crate::plan::mutate::tests::cache();
+        let settings = Settings::default();
+        let explain = Explain {
+            json: true,
+            analyze: true,
+            wal: true,
+            ..Explain::default()
+        };
+        let mut r = req(Method::Get, Resource::Relation("books".into()));
+        let plain = plan(&r, &sc, &settings).unwrap();
+        r.explain = Some(explain);
+        let st = plan(&r, &sc, &settings).unwrap();
+        assert_eq!(
+            st.sql,
+            format!("EXPLAIN (FORMAT JSON, ANALYZE, WAL) {}", plain.sql)
+        );
+        assert_eq!((st.params, st.read_only), (plain.params, true));
+        assert_eq!(st.explain, Some(explain));
+        let mut r = req(Method::Delete, Resource::Relation("books".into()));
+        r.explain = Some(Explain::default());
+        let st = plan(&r, &sc, &settings).unwrap();
+        assert!(st
+            .sql
+            .starts_with("EXPLAIN (FORMAT TEXT) WITH pgrst_source AS (DELETE"));
+        assert!(!st.read_only);
+        let mut r = req(Method::Options, Resource::Relation("books".into()));
+        r.explain = Some(explain);
+        assert_eq!(plan(&r, &sc, &settings).unwrap().explain, None);
     }
 
     #[test]

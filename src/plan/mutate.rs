@@ -65,6 +65,7 @@ pub fn plan_mutation(
         read_only: false,
         estimate: None,
         resolution_ignored: write.resolution_ignored,
+        explain: None,
     })
 }
 

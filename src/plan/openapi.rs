@@ -339,6 +339,7 @@ pub fn plan_root(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, Ap
         read_only: true,
         estimate: None,
         resolution_ignored: false,
+        explain: None,
     })
 }
 

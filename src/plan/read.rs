@@ -86,7 +86,7 @@ impl<'a> ReadBody<'a> {
         b.max_rows = self.max_rows;
         let tree = b.tree(self.table)?;
         let rows = b.root_rows(&tree, self.source, self.root, false)?;
-        body_sql(b.p, &tree, &rows, self.accept)
+        body_sql(b.p, self.schema, &tree, &rows, self.accept)
     }
 
     /// `SELECT pg_catalog.count(*) FROM source WHERE <root filters>` (with the joins that
@@ -178,7 +178,7 @@ pub(crate) fn plan_read(
         }
         _ => ("NULL::bigint".to_string(), None),
     };
-    let body = body_sql(&mut p, &tree, &rows, req.accept)?;
+    let body = body_sql(&mut p, schema, &tree, &rows, req.accept)?;
     let row = ResultRow {
         total: Some(&total),
         page_total: "_pgrst_b.page_total",
@@ -192,6 +192,7 @@ pub(crate) fn plan_read(
         read_only: true,
         estimate,
         resolution_ignored: false,
+        explain: None,
     })
 }
 
@@ -940,11 +941,25 @@ pub(super) fn json_body(value: &str, singular: bool, strip_nulls: bool) -> Strin
 
 fn body_sql(
     p: &mut Params,
+    schema: &SchemaCache,
     tree: &Node,
     rows: &str,
     accept: MediaType,
 ) -> Result<String, ApiError> {
     let body = match accept {
+        // PostgREST's FeatureCollection: each row a Feature, its geometry column the geometry
+        // and the other columns the properties (PostGIS picks the first geometry column, and
+        // raises 22023 "geometry column is missing" without one)
+        MediaType::GeoJson => {
+            let Some(postgis) = &schema.postgis_schema else {
+                return Err(ApiError::media_type_error(&[accept.mime()]));
+            };
+            format!(
+                "pg_catalog.json_build_object('type', 'FeatureCollection', 'features', \
+                 coalesce(pg_catalog.json_agg({}.st_asgeojson(_postgrest_t)::json), '[]'))::text",
+                ident(postgis)
+            )
+        }
         MediaType::Json
         | MediaType::SingleObject
         | MediaType::ArrayStripped
@@ -1231,6 +1246,22 @@ mod tests {
         assert!(sql.contains("SELECT TRUE AS \"pgrst_e\", \"books_1\".* FROM"));
         assert!(!sql.contains(" AS \"\""));
         assert!(sql.contains("GROUP BY \"pgrst_lat_1\".\"id\", \"pgrst_lat_1\".\"title\""));
+    }
+
+    #[test]
+    fn geojson_needs_postgis() {
+        let mut r = req("items", QueryParams::default());
+        r.accept = MediaType::GeoJson;
+        let e = plan_of(&r).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (406, "PGRST107"));
+        assert_eq!(
+            e.message,
+            "None of these media types are available: application/geo+json"
+        );
+        let mut sc = cache();
+        sc.postgis_schema = Some("ext".into());
+        let st = plan_read(&r, "items", &sc, &Settings::default()).unwrap();
+        assert!(st.sql.contains("pg_catalog.json_build_object('type', 'FeatureCollection', 'features', coalesce(pg_catalog.json_agg(\"ext\".st_asgeojson(_postgrest_t)::json), '[]'))::text"));
     }
 
     #[test]

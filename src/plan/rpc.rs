@@ -98,6 +98,10 @@ pub fn plan_rpc(
             row.select()
         )
     } else {
+        // a scalar has no row for ST_AsGeoJSON(record) to make a Feature of
+        if req.accept == MediaType::GeoJson {
+            return Err(ApiError::media_type_error(&[req.accept.mime()]));
+        }
         let source = format!("SELECT pgrst_call.pgrst_scalar FROM {}", call.scalar_from());
         let rows = if func.returns_set {
             paged_scalars(&mut p, req.page(settings.max_rows))
@@ -136,6 +140,7 @@ pub fn plan_rpc(
         read_only: is_read || func.volatility != "v",
         estimate: None,
         resolution_ignored: false,
+        explain: None,
     })
 }
 

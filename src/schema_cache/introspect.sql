@@ -1,5 +1,6 @@
 -- The schema cache in one query: $1 = text[] of exposed schemas; returns one json value
--- ({"tables", "foreign_keys", "functions", "computed_columns", "computed_relationships"})
+-- ({"tables", "foreign_keys", "functions", "computed_columns", "computed_relationships",
+-- "postgis_schema")
 -- matching model::SchemaCache.
 -- Type names are schema-qualified outside pg_catalog so that casts (`$1::<data_type>`) work
 -- whatever the search_path of the request is.
@@ -269,6 +270,9 @@ computed_rel_json AS (
   ORDER BY r.schema, r.name, p.proname
 )
 SELECT json_build_object(
+  'postgis_schema', (SELECT n.nspname FROM pg_catalog.pg_extension x
+                     JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
+                     WHERE x.extname = 'postgis'),
   'computed_relationships', coalesce((SELECT json_agg(j) FROM computed_rel_json), '[]'),
   'computed_columns', coalesce((SELECT json_agg(j) FROM computed_json), '[]'),
   'tables', coalesce((SELECT json_agg(j) FROM table_json), '[]'),

@@ -136,6 +136,10 @@ pub struct SchemaCache {
     pub computed_columns: Vec<ComputedColumn>,
     #[serde(default)]
     pub computed_relationships: Vec<ComputedRelationship>,
+    /// The schema of the `postgis` extension, when installed (`application/geo+json` calls its
+    /// `ST_AsGeoJSON(record)`, schema-qualified: it need not be on the search_path).
+    #[serde(default)]
+    pub postgis_schema: Option<String>,
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
 }

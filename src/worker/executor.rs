@@ -29,6 +29,10 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
     if listening {
         crate::caches::listen_for_reload();
     }
+    // compute_query_id=auto (the default) then computes query ids in this backend, as loading
+    // pg_stat_statements would: `options=verbose` plans show their "Query Identifier" as
+    // PostgREST's do (clients' explain tests expect it)
+    unsafe { pg_sys::EnableQueryId() };
 
     let port = guc::SERVER_PORT.get();
     let mut stream = match connect(&super::socket_path(port)) {
