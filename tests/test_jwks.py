@@ -237,13 +237,19 @@ def test_plain_http_is_only_for_loopback(make_cluster):
 
 
 def test_jwt_secret_accepts_a_jwks_document(make_cluster):
-    """PostgREST's jwt_secret may hold a JWK Set with public keys (here base64-encoded)."""
+    """PostgREST's jwt_secret may hold a JWK Set with public keys (here base64-encoded); the
+    role claim path in RFC 9535 form."""
     import base64
     ed, rs = KeyPair("EdDSA"), KeyPair("RS256")
     doc = json.dumps({"keys": [ed.jwk, rs.jwk]})
     c = make_cluster(name="jwkssecret", extra_conf=[
         f"serendb_data_api.jwt_secret = '{base64.b64encode(doc.encode()).decode()}'",
-        "serendb_data_api.jwt_secret_is_base64 = on"])
+        "serendb_data_api.jwt_secret_is_base64 = on",
+        "serendb_data_api.jwt_role_claim_key = '$.app_metadata.role'"])
     assert whoami(c, ed.sign(claims())).status == 200
+    # the RFC 9535 role path (PostgREST 16's spelling); without that claim: default_role
+    r = whoami(c, ed.sign(claims(role="ignored", app_metadata={"role": "anonymous"})))
+    assert (r.status, r.json()) == (200, "anonymous"), r
+    assert whoami(c, ed.sign(claims(role="anonymous"))).json() == "authenticated"
     assert whoami(c, rs.sign(claims(), kid=None)).status == 200
     assert_refused(whoami(c, KeyPair("EdDSA").sign(claims())), 401, "PGRST301")

@@ -55,8 +55,11 @@ pub async fn run() {
         let timeout = Duration::from_secs(seconds(&guc::JWKS_FETCH_TIMEOUT) as u64);
         let fetched = {
             let url = url.clone();
-            tokio::task::spawn_blocking(move || fetch(&url, timeout))
-                .await
+            // A new pool thread inherits the mask in force when it is spawned.
+            let previous = block_signals();
+            let task = tokio::task::spawn_blocking(move || fetch(&url, timeout));
+            restore_signals(&previous);
+            task.await
                 .unwrap_or_else(|e| Err(format!("fetch task failed: {e}")))
         };
         let previous = state.take().filter(|s| s.url == url);
@@ -107,6 +110,25 @@ pub async fn run() {
             );
         }
         state = Some(next);
+    }
+}
+
+/// Postgres's signal handlers (latch, SIGHUP, SIGTERM) must run on the worker's main thread,
+/// never on the pool thread that fetches: signals are blocked while that thread is spawned,
+/// and stay pending for the main thread meanwhile.
+fn block_signals() -> libc::sigset_t {
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut previous: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut previous);
+        previous
+    }
+}
+
+fn restore_signals(previous: &libc::sigset_t) {
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, previous, std::ptr::null_mut());
     }
 }
 
