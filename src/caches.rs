@@ -30,6 +30,8 @@ pub enum RoleVerdict {
     Missing,
     NotGranted,
     Privileged,
+    /// the executors' own role could switch to a superuser (or server-file) role
+    AuthenticatorPrivileged,
 }
 
 #[pgrx::pg_guard]

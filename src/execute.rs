@@ -11,6 +11,7 @@ use crate::guc;
 use crate::observe::{self, Stage};
 use crate::plan::{self, Statement};
 use crate::respond::{self, error_response, HttpResponse, QueryResult};
+use crate::session;
 use crate::settings::Settings;
 use crate::spi::{in_transaction, query_row, query_rows, Param};
 use pgrx::pg_sys;
@@ -55,20 +56,12 @@ fn run(raw: &RawRequest, settings: &Settings) -> Result<HttpResponse, ApiError> 
     let result = observe::stage(Stage::Transaction, || {
         in_transaction(anonymous, || serve_in_transaction(&req, &auth, settings))
     });
-    reset_session_role();
-    result
-}
-
-/// The request's role is transaction-local, but SQL it ran may have issued a session-level
-/// `SET ROLE`; the next request (and the schema cache loader) must not inherit it.
-fn reset_session_role() {
-    if unsafe { pg_sys::GetCurrentRoleId() } == pg_sys::InvalidOid {
-        return;
+    // A session-level setting (set_config(..., false), SET, a session-level SET ROLE in a
+    // deferred trigger) must not reach the next request.
+    if session::is_dirty() {
+        session::restore();
     }
-    let _ = in_transaction(false, || {
-        query_row("SELECT set_config('role', 'none', false)", &[])?;
-        Ok(((), true))
-    });
+    result
 }
 
 /// The part of a request that runs inside its transaction. Returns the response and whether to
@@ -78,6 +71,11 @@ fn serve_in_transaction(
     auth: &AuthResult,
     settings: &Settings,
 ) -> Result<(HttpResponse, bool), ApiError> {
+    // Introspection and the role check find nothing a tenant wrote before the catalog.
+    session::set_local("search_path", session::INTERNAL_SEARCH_PATH)?;
+    // The statement reads these after it ran: only what this request's SQL set counts.
+    session::set_local("response.headers", "")?;
+    session::set_local("response.status", "")?;
     let schema = caches::schema(&settings.schemas)?;
     let stmt = observe::stage(Stage::Plan, || plan::plan(req, &schema, settings))?;
     let role_settings = check_role(&auth.role, settings)?;
@@ -168,8 +166,9 @@ impl Drop for StatementTimer {
 }
 
 /// Runs the request's statement as a "local user id change", like a SECURITY DEFINER call:
-/// then Postgres refuses SET ROLE, RESET ROLE and SET SESSION AUTHORIZATION inside it. Without
-/// this, SQL run by a request could RESET ROLE back to the executor's superuser session user.
+/// then Postgres refuses SET ROLE, RESET ROLE and SET SESSION AUTHORIZATION inside it, so the
+/// statement runs as the request's role only. (Work deferred to COMMIT runs after it and may
+/// RESET ROLE: it then has the authenticator's rights, never more; README, "Trust model".)
 /// An error aborts the transaction, which restores the previous user and context itself.
 struct RoleSandbox {
     user: pg_sys::Oid,
@@ -232,19 +231,15 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
         api_request::Resource::Root => "/".to_string(),
     };
     let search_path = format!("{}, public", crate::plan::sql::ident(&req.schema));
-    query_row(
-        "SELECT set_config('role', $1, true), set_config('request.jwt.claims', $2, true), \
-         set_config('request.method', $3, true), set_config('request.path', $4, true), \
-         set_config('request.headers', $5, true), set_config('search_path', $6, true)",
-        &[
-            Param::Text(Some(auth.role.clone())),
-            Param::Text(Some(claims)),
-            Param::Text(Some(req.method.as_str().to_string())),
-            Param::Text(Some(path)),
-            Param::Text(Some(serde_json::Value::Object(headers).to_string())),
-            Param::Text(Some(search_path)),
-        ],
+    session::set_local("role", &auth.role)?;
+    session::set_local("request.jwt.claims", &claims)?;
+    session::set_local("request.method", req.method.as_str())?;
+    session::set_local("request.path", &path)?;
+    session::set_local(
+        "request.headers",
+        &serde_json::Value::Object(headers).to_string(),
     )?;
+    session::set_local("search_path", &search_path)?;
     Ok(())
 }
 
@@ -253,10 +248,7 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
 /// `handling` says, as in PostgREST.
 fn apply_timezone(req: &ApiRequest) -> Result<(), ApiError> {
     if let Some(tz) = &req.prefer.timezone {
-        query_row(
-            "SELECT set_config('timezone', $1, true)",
-            &[Param::Text(Some(tz.clone()))],
-        )?;
+        session::set_local("timezone", tz)?;
     }
     Ok(())
 }
@@ -283,25 +275,23 @@ fn call_pre_request(settings: &Settings) -> Result<(), ApiError> {
 }
 
 /// The impersonated role's own settings, transaction-local; most roles have none, and then this
-/// costs nothing.
+/// costs nothing. Settings the authenticator may not set (superuser-only ones) are skipped;
+/// `role` and `session_authorization` never come from here (see [`load_role_verdict`]).
 fn apply_role_settings(role_settings: &[(String, String)]) -> Result<(), ApiError> {
-    if role_settings.is_empty() {
-        return Ok(());
+    for (name, value) in role_settings {
+        session::try_set_local(name, value)?;
     }
-    query_row(
-        "SELECT count(set_config(e->>0, e->>1, true)) FROM json_array_elements($1::json) AS e",
-        &[Param::Text(Some(
-            serde_json::json!(role_settings).to_string(),
-        ))],
-    )?;
     Ok(())
 }
 
-/// PostgREST's authenticator model: only roles granted to the authenticator role, never a
-/// superuser or a BYPASSRLS role.
+/// PostgREST's authenticator model: only roles granted to the authenticator (the executors'
+/// session user), and never one with more power than a request may have: a superuser, a
+/// BYPASSRLS role, the authenticator itself, or a member of the roles that reach the server's
+/// files and programs. When the authenticator itself could switch to such a role (a deferred
+/// trigger can `SET ROLE` to any role granted to it), no request runs at all.
 fn check_role(role: &str, settings: &Settings) -> Result<Rc<Vec<(String, String)>>, ApiError> {
     let key = format!("{}\u{0}{}", settings.authenticator_role, role);
-    let verdict = caches::role_verdict(key, || load_role_verdict(role, settings))?;
+    let verdict = caches::role_verdict(key, || load_role_verdict(role))?;
     match verdict {
         RoleVerdict::Allowed(role_settings) => Ok(role_settings),
         RoleVerdict::Missing => Err(ApiError::new(
@@ -314,30 +304,60 @@ fn check_role(role: &str, settings: &Settings) -> Result<Rc<Vec<(String, String)
             "42501",
             format!("permission denied to set role \"{role}\""),
         )),
+        RoleVerdict::AuthenticatorPrivileged => {
+            if !AUTHENTICATOR_PROBLEM_LOGGED.swap(true, Ordering::Relaxed) {
+                pgrx::log!(
+                    "serendb_data_api: the authenticator role \"{}\" is a member of a superuser \
+                     role or of pg_execute_server_program / pg_read_server_files / \
+                     pg_write_server_files; every request is refused",
+                    settings.authenticator_role
+                );
+            }
+            Err(ApiError::new(
+                500,
+                "42501",
+                "the authenticator role may switch to a privileged role; requests are refused",
+            ))
+        }
     }
 }
 
-fn load_role_verdict(role: &str, settings: &Settings) -> Result<RoleVerdict, ApiError> {
+static AUTHENTICATOR_PROBLEM_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Role settings a request never takes: they would change who the request runs as.
+const IDENTITY_SETTINGS: [&str; 2] = ["role", "session_authorization"];
+
+fn load_role_verdict(role: &str) -> Result<RoleVerdict, ApiError> {
+    const SERVER_ROLES: &str =
+        "ARRAY['pg_execute_server_program', 'pg_read_server_files', 'pg_write_server_files']";
     let row = query_rows(
-        "SELECT (r.rolsuper OR r.rolbypassrls)::text, \
-         EXISTS (SELECT 1 FROM pg_catalog.pg_roles a \
-                 WHERE a.rolname = $2 AND pg_catalog.pg_has_role(a.oid, r.oid, 'MEMBER'))::text, \
-         (SELECT coalesce(json_agg(c.cfg ORDER BY d.setdatabase), '[]')::text \
-          FROM pg_catalog.pg_db_role_setting d, unnest(d.setconfig) AS c(cfg) \
-          WHERE d.setrole = r.oid AND d.setdatabase IN \
-            (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))) \
-         FROM pg_catalog.pg_roles r WHERE r.rolname = $1",
-        &[
-            Param::Text(Some(role.to_string())),
-            Param::Text(Some(settings.authenticator_role.clone())),
-        ],
+        &format!(
+            "SELECT (r.rolsuper OR r.rolbypassrls OR r.rolname OPERATOR(pg_catalog.=) \
+                     session_user \
+                     OR EXISTS (SELECT 1 FROM pg_catalog.pg_roles s \
+                                WHERE s.rolname OPERATOR(pg_catalog.=) ANY ({SERVER_ROLES}::pg_catalog.name[]) \
+                                  AND pg_catalog.pg_has_role(r.oid, s.oid, 'MEMBER')))::pg_catalog.text, \
+               pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')::pg_catalog.text, \
+               (SELECT COALESCE(pg_catalog.json_agg(c.cfg ORDER BY d.setdatabase), '[]')::pg_catalog.text \
+                FROM pg_catalog.pg_db_role_setting d \
+                CROSS JOIN LATERAL pg_catalog.unnest(d.setconfig) AS c(cfg) \
+                WHERE d.setrole OPERATOR(pg_catalog.=) r.oid AND d.setdatabase OPERATOR(pg_catalog.=) \
+                  ANY (ARRAY[0::pg_catalog.oid, (SELECT oid FROM pg_catalog.pg_database \
+                                 WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())]::pg_catalog.oid[])), \
+               EXISTS (SELECT 1 FROM pg_catalog.pg_roles s \
+                       WHERE (s.rolsuper OR s.rolname OPERATOR(pg_catalog.=) ANY ({SERVER_ROLES}::pg_catalog.name[])) \
+                         AND pg_catalog.pg_has_role(session_user, s.oid, 'MEMBER'))::pg_catalog.text \
+             FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) $1"
+        ),
+        &[Param::Text(Some(role.to_string()))],
     )?;
+    let flag =
+        |r: &[Option<String>], i: usize| r.get(i).cloned().flatten().as_deref() == Some("true");
     Ok(match row.first() {
         None => RoleVerdict::Missing,
-        Some(r) if r.first().cloned().flatten().as_deref() == Some("true") => {
-            RoleVerdict::Privileged
-        }
-        Some(r) if r.get(1).cloned().flatten().as_deref() == Some("true") => {
+        Some(r) if flag(r, 3) => RoleVerdict::AuthenticatorPrivileged,
+        Some(r) if flag(r, 0) => RoleVerdict::Privileged,
+        Some(r) if flag(r, 1) => {
             let configs: Vec<String> = r
                 .get(2)
                 .cloned()
@@ -348,6 +368,7 @@ fn load_role_verdict(role: &str, settings: &Settings) -> Result<RoleVerdict, Api
                 configs
                     .iter()
                     .filter_map(|c| c.split_once('='))
+                    .filter(|(k, _)| !IDENTITY_SETTINGS.contains(&k.to_ascii_lowercase().as_str()))
                     .map(|(k, v)| (k.to_string(), v.to_string()))
                     .collect(),
             ))

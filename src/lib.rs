@@ -30,6 +30,8 @@ mod execute;
 #[cfg(feature = "pg15")]
 mod guc;
 #[cfg(feature = "pg15")]
+mod session;
+#[cfg(feature = "pg15")]
 mod spi;
 #[cfg(feature = "pg15")]
 mod worker;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 #[pgrx::pg_guard]
 #[no_mangle]
-pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
+pub extern "C-unwind" fn serendb_data_api_executor_main(arg: pg_sys::Datum) {
     // SIGHUP: pgrx's handler sets ConfigReloadPending, handled at the next wake-up.
     pgrx::bgworkers::BackgroundWorker::attach_signal_handlers(
         pgrx::bgworkers::SignalWakeFlags::SIGHUP,
@@ -21,7 +21,8 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
         pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm));
     }
     let db = guc::database();
-    pgrx::bgworkers::BackgroundWorker::connect_worker_to_spi(Some(&db), None);
+    let role = guc::snapshot().authenticator_role;
+    connect_as(&db, &role, super::probe_is_verbose(arg));
     crate::spi::install_sqlstate_recorder();
     crate::caches::install();
     // Postgres refuses LISTEN during recovery: on a standby it starts once promoted.
@@ -33,6 +34,10 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
     // pg_stat_statements would: `options=verbose` plans show their "Query Identifier" as
     // PostgREST's do (clients' explain tests expect it)
     unsafe { pg_sys::EnableQueryId() };
+    // What the executor starts with is what every request starts with (see session::restore).
+    if crate::session::is_dirty() {
+        crate::session::restore();
+    }
 
     let port = guc::SERVER_PORT.get();
     let mut stream = match connect(&super::socket_path(port)) {
@@ -103,6 +108,12 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
                 crate::caches::mark_stale();
             }
         }
+        if guc::snapshot().authenticator_role != role {
+            // The session user is fixed at connection: the listener starts a new executor,
+            // which connects as the new authenticator.
+            pgrx::log!("serendb_data_api: db_authenticator_role changed; executor restarts");
+            return;
+        }
         if events & pg_sys::WL_SOCKET_READABLE == 0 {
             continue;
         }
@@ -114,6 +125,58 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(_arg: pg_sys::Datum) {
         let response = serve(&frame);
         if ipc::write_all(&mut stream, &ipc::encode_response(&response)).is_err() {
             return;
+        }
+    }
+}
+
+/// Whether this connection attempt may log why it failed: the supervisor retries every second
+/// while the database or the role is missing, and only some attempts may say so.
+static VERBOSE_CONNECT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Hides the FATAL of a failed connection attempt (database or role missing) from the server
+/// log unless this attempt is the one the supervisor lets speak.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn quiet_connect_failure(edata: *mut pg_sys::ErrorData) {
+    if (*edata).elevel >= pg_sys::FATAL as i32
+        && !VERBOSE_CONNECT.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        (*edata).output_to_server = false;
+    }
+}
+
+static CONNECTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A failed connection attempt is an expected outcome of the probe, not a crash: exit code 0
+/// (the postmaster logs code 1 as a worker failure). Registered just before connecting, so it
+/// runs first among the process's on_proc_exit callbacks, after shared memory was released.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn exit_quietly_if_not_connected(_code: i32, _arg: pg_sys::Datum) {
+    if CONNECTING.load(std::sync::atomic::Ordering::Relaxed) {
+        std::process::exit(0);
+    }
+}
+
+/// Connects to `db` as the non-superuser `role` (README, "Trust model"): every request, its
+/// triggers and its commit-time work run with at most this role's rights. A missing database or
+/// role ends the process (FATAL); the supervisor retries. A superuser role is refused.
+fn connect_as(db: &str, role: &str, verbose: bool) {
+    VERBOSE_CONNECT.store(verbose, std::sync::atomic::Ordering::Relaxed);
+    CONNECTING.store(true, std::sync::atomic::Ordering::Relaxed);
+    unsafe {
+        let previous = pg_sys::emit_log_hook;
+        pg_sys::emit_log_hook = Some(quiet_connect_failure);
+        pg_sys::on_proc_exit(Some(exit_quietly_if_not_connected), pg_sys::Datum::from(0));
+        pgrx::bgworkers::BackgroundWorker::connect_worker_to_spi(Some(db), Some(role));
+        CONNECTING.store(false, std::sync::atomic::Ordering::Relaxed);
+        pg_sys::emit_log_hook = previous;
+        if pg_sys::superuser_arg(pg_sys::GetSessionUserId()) {
+            if verbose {
+                pgrx::log!(
+                    "serendb_data_api: refusing to serve as \"{role}\": \
+                     serendb_data_api.db_authenticator_role must not be a superuser"
+                );
+            }
+            pg_sys::proc_exit(0);
         }
     }
 }

@@ -41,8 +41,8 @@ pub(super) struct Shared {
 #[no_mangle]
 pub extern "C-unwind" fn serendb_data_api_listener_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
-    // No database: the listener only reads shared catalogs (pg_database).
-    BackgroundWorker::connect_worker_to_spi(None, None);
+    // No database session at all: whether the database and the authenticator role exist is
+    // learnt from the executors (an executor that connected is ready; see Supervisor).
 
     let port = guc::SERVER_PORT.get();
     let host = guc::server_host();
@@ -167,7 +167,10 @@ async fn run(host: String, port: i32) {
                 }
                 ticks += 1;
                 if ticks % 10 == 1 {
-                    supervisor.check();
+                    supervisor.check(shared.executors.get());
+                } else if shared.executors.get() > 0 {
+                    // the probe connected: the other executors start at once
+                    supervisor.start_unstarted();
                 }
             }
         }
@@ -278,12 +281,28 @@ pub(super) async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResp
     }
 }
 
-/// Starts the executors once the configured database exists and restarts any that stopped.
+/// Starts the executors and restarts any that stopped. The listener has no database session,
+/// so it cannot look up the database or the authenticator role: while no executor is connected,
+/// one executor (slot 0) is started as a probe; its connection fails (FATAL) as long as the
+/// database or the role is missing. Once it is connected, the other slots are started. The
+/// probe retries every second for its first 30 attempts, then every 5 seconds; only one failed
+/// attempt a minute may log why it failed.
 struct Supervisor {
     database: String,
     slots: Vec<Option<DynamicBackgroundWorker>>,
+    /// failed probe attempts in a row
+    failures: u32,
+    /// checks to skip before the next probe
+    wait: u32,
     waiting_logged: bool,
 }
+
+/// Probe attempts at one-second intervals before slowing down.
+const FAST_PROBES: u32 = 30;
+/// Seconds between probes after that.
+const SLOW_PROBE_INTERVAL: u32 = 5;
+/// One failed probe in this many may log its FATAL (about once a minute).
+const PROBES_PER_LOG: u32 = 60 / SLOW_PROBE_INTERVAL;
 
 impl Supervisor {
     fn new() -> Supervisor {
@@ -291,96 +310,99 @@ impl Supervisor {
         Supervisor {
             database: guc::database(),
             slots: (0..n).map(|_| None).collect(),
+            failures: 0,
+            wait: 0,
             waiting_logged: false,
         }
     }
 
-    fn database_exists(&self) -> bool {
-        let name = match std::ffi::CString::new(self.database.clone()) {
-            Ok(n) => n,
-            Err(_) => return false,
-        };
-        // A heap scan of pg_database: without a database, the listener may read shared
-        // catalogs but not use their indexes (get_database_oid would need pg_class).
-        pgrx::PgTryBuilder::new(|| unsafe {
-            pg_sys::SetCurrentStatementStartTimestamp();
-            pg_sys::StartTransactionCommand();
-            let lock = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
-            let rel = pg_sys::table_open(pg_sys::DatabaseRelationId, lock);
-            let scan = pg_sys::table_beginscan_catalog(rel, 0, std::ptr::null_mut());
-            let mut found = false;
-            loop {
-                let tup = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
-                if tup.is_null() {
-                    break;
-                }
-                let form = pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_database>(tup);
-                let datname = std::ffi::CStr::from_ptr((*form).datname.data.as_ptr());
-                if datname == name.as_c_str() {
-                    found = true;
-                    break;
-                }
-            }
-            pg_sys::table_endscan(scan);
-            pg_sys::table_close(rel, lock);
-            pg_sys::CommitTransactionCommand();
-            found
-        })
-        .catch_others(|_| {
-            unsafe { pg_sys::AbortCurrentTransaction() };
-            false
-        })
-        .execute()
+    fn stopped(slot: &Option<DynamicBackgroundWorker>) -> bool {
+        match slot {
+            None => true,
+            Some(w) => matches!(
+                w.pid(),
+                Err(BackgroundWorkerStatus::Stopped) | Err(BackgroundWorkerStatus::PostmasterDied)
+            ),
+        }
     }
 
-    fn check(&mut self) {
-        let need: Vec<usize> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| match s {
-                None => true,
-                Some(w) => matches!(
-                    w.pid(),
-                    Err(BackgroundWorkerStatus::Stopped)
-                        | Err(BackgroundWorkerStatus::PostmasterDied)
-                ),
-            })
-            .map(|(i, _)| i)
-            .collect();
-        if need.is_empty() {
+    /// Called about once a second with the number of executors connected to the listener.
+    fn check(&mut self, connected: usize) {
+        if connected > 0 {
+            if self.failures > 0 || self.waiting_logged {
+                pgrx::log!(
+                    "serendb_data_api: executors connected to \"{}\"",
+                    self.database
+                );
+            }
+            self.failures = 0;
+            self.wait = 0;
+            self.waiting_logged = false;
+            let need: Vec<usize> = (0..self.slots.len())
+                .filter(|&i| Self::stopped(&self.slots[i]))
+                .collect();
+            for i in need {
+                self.start(i, true);
+            }
             return;
         }
-        if !self.database_exists() {
+        // Not ready: only the probe runs.
+        if !Self::stopped(&self.slots[0]) {
+            return;
+        }
+        if self.slots[0].take().is_some() {
+            // the probe ended without connecting to the listener
+            self.failures += 1;
+            self.wait = if self.failures < FAST_PROBES {
+                0
+            } else {
+                SLOW_PROBE_INTERVAL - 1
+            };
             if !self.waiting_logged {
                 pgrx::log!(
-                    "serendb_data_api: waiting for database \"{}\" to exist",
-                    self.database
+                    "serendb_data_api: waiting for database \"{}\" and role \"{}\" (executors \
+                     cannot connect yet; the API answers 503)",
+                    self.database,
+                    guc::snapshot().authenticator_role
                 );
                 self.waiting_logged = true;
             }
+        }
+        if self.wait > 0 {
+            self.wait -= 1;
             return;
         }
-        self.waiting_logged = false;
-        for i in need {
-            let started = BackgroundWorkerBuilder::new(&format!("serendb_data_api executor {i}"))
-                .set_type("serendb_data_api executor")
-                .set_function("serendb_data_api_executor_main")
-                .set_library("serendb_data_api")
-                .enable_spi_access()
-                .set_start_time(pgrx::bgworkers::BgWorkerStartTime::ConsistentState)
-                .set_restart_time(None)
-                .set_argument(Some(pg_sys::Datum::from(i as i64)))
-                .set_extra(&self.database)
-                .set_notify_pid(unsafe { pg_sys::MyProcPid })
-                .load_dynamic();
-            match started {
-                Ok(w) => self.slots[i] = Some(w),
-                Err(_) => {
-                    pgrx::log!(
-                        "serendb_data_api: cannot start executor {i} (max_worker_processes?)"
-                    );
-                }
+        let verbose = self.failures == 0
+            || (self.failures >= FAST_PROBES && self.failures.is_multiple_of(PROBES_PER_LOG));
+        self.start(0, verbose);
+    }
+
+    /// Starts the slots that have no executor yet (not those whose executor stopped: they are
+    /// restarted by [`Supervisor::check`], at most once a second).
+    fn start_unstarted(&mut self) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].is_none() {
+                self.start(i, true);
+            }
+        }
+    }
+
+    fn start(&mut self, i: usize, verbose: bool) {
+        let started = BackgroundWorkerBuilder::new(&format!("serendb_data_api executor {i}"))
+            .set_type("serendb_data_api executor")
+            .set_function("serendb_data_api_executor_main")
+            .set_library("serendb_data_api")
+            .enable_spi_access()
+            .set_start_time(pgrx::bgworkers::BgWorkerStartTime::ConsistentState)
+            .set_restart_time(None)
+            .set_argument(Some(super::executor_arg(i, verbose)))
+            .set_extra(&self.database)
+            .set_notify_pid(unsafe { pg_sys::MyProcPid })
+            .load_dynamic();
+        match started {
+            Ok(w) => self.slots[i] = Some(w),
+            Err(_) => {
+                pgrx::log!("serendb_data_api: cannot start executor {i} (max_worker_processes?)");
             }
         }
     }

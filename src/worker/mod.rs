@@ -23,6 +23,16 @@ pub fn socket_path(port: i32) -> String {
     format!("serendb_data_api.{port}.sock")
 }
 
+/// The argument the supervisor gives executor `slot`: its number, and whether a failed
+/// connection may be logged (bit 16).
+pub fn executor_arg(slot: usize, verbose: bool) -> pgrx::pg_sys::Datum {
+    pgrx::pg_sys::Datum::from(slot as i64 | if verbose { 1 << 16 } else { 0 })
+}
+
+pub fn probe_is_verbose(arg: pgrx::pg_sys::Datum) -> bool {
+    arg.value() & (1 << 16) != 0
+}
+
 pub fn register_listener() {
     BackgroundWorkerBuilder::new("serendb_data_api listener")
         .set_type("serendb_data_api listener")
