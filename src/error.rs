@@ -517,6 +517,32 @@ impl ApiError {
             .with_header("WWW-Authenticate", invalid_token_header(message))
     }
 
+    // ---- the HTTP edge (PostgREST leaves these to its web server) ---------------------------
+
+    /// A request refused by the HTTP layer itself (malformed framing, too large, too slow, the
+    /// server full): PostgREST's error body, with the code `SDA` + the status.
+    pub fn http_edge(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError::new(status, &format!("SDA{status}"), message)
+    }
+
+    /// A NUL byte (`%00`) where the request's text goes into Postgres text, as Postgres says it.
+    pub fn nul_byte() -> ApiError {
+        ApiError::new(
+            400,
+            "22021",
+            "invalid byte sequence for encoding \"UTF8\": 0x00",
+        )
+    }
+
+    /// A response larger than `server_max_response_size` (or than the listener takes).
+    pub fn response_too_large(size: usize, limit: usize) -> ApiError {
+        ApiError::http_edge(500, "Response too large")
+            .with_details(format!(
+                "The response has {size} bytes, the limit is {limit} (serendb_data_api.server_max_response_size)"
+            ))
+            .with_hint("Ask for fewer rows or columns (limit, Range, select)")
+    }
+
     // ---- internal ------------------------------------------------------------------------
 
     /// 500 for a failure of the API itself (never a Postgres error: those keep their SQLSTATE).

@@ -109,6 +109,8 @@ fn serve_in_transaction(
         result
     };
     let resp = observe::stage(Stage::Response, || respond::respond(req, result))?;
+    // before the commit: a response too large to send must not leave its writes behind
+    crate::ipc::check_response_size(&resp, guc::max_response_size())?;
     Ok((resp, !rollback))
 }
 

@@ -3,7 +3,7 @@
 //! Server address, port, worker count and database are fixed at postmaster start; everything
 //! else is reloadable (SIGHUP / `pg_reload_conf()`) and read fresh for every request.
 
-use crate::settings::{Settings, TxEnd};
+use crate::settings::{ServerLimits, Settings, TxEnd};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::CString;
 
@@ -16,6 +16,15 @@ pub static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
 
 /// Seconds a request may wait for a free executor before 504 PGRST003.
 pub static POOL_ACQUISITION_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
+
+// The HTTP edge (read by the listener per connection; the response limit by the executors).
+static SERVER_MAX_CONNECTIONS: GucSetting<i32> = GucSetting::<i32>::new(1000);
+static SERVER_MAX_BODY_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10 * 1024 * 1024);
+static SERVER_MAX_RESPONSE_SIZE: GucSetting<i32> =
+    GucSetting::<i32>::new(crate::ipc::MAX_RESPONSE_BODY as i32);
+static SERVER_HEADER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static SERVER_KEEPALIVE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 
 static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -106,6 +115,7 @@ pub fn register() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    register_server_limits();
     let sighup_string = |name: &'static std::ffi::CStr,
                          desc: &'static std::ffi::CStr,
                          setting: &'static GucSetting<Option<CString>>,
@@ -280,6 +290,91 @@ fn register_jwt() {
 /// The configured JWKS URL (the fetcher reads it after each reload).
 pub fn jwks_url() -> Option<String> {
     string(&JWKS_URL)
+}
+
+fn register_server_limits() {
+    let int = |name: &'static std::ffi::CStr,
+               desc: &'static std::ffi::CStr,
+               setting: &'static GucSetting<i32>,
+               min: i32,
+               max: i32,
+               flags: GucFlags| {
+        GucRegistry::define_int_guc(
+            name,
+            desc,
+            c"",
+            setting,
+            min,
+            max,
+            GucContext::Sighup,
+            flags,
+        );
+    };
+    int(
+        c"serendb_data_api.server_max_connections",
+        c"Open client connections; more get 503 at once.",
+        &SERVER_MAX_CONNECTIONS,
+        1,
+        1_000_000,
+        GucFlags::default(),
+    );
+    int(
+        c"serendb_data_api.server_max_body_size",
+        c"Largest request body; larger ones get 413 before they are read.",
+        &SERVER_MAX_BODY_SIZE,
+        0,
+        crate::http_server::MAX_BODY as i32,
+        GucFlags::UNIT_BYTE,
+    );
+    int(
+        c"serendb_data_api.server_max_response_size",
+        c"Largest response body; larger responses become a 500 error.",
+        &SERVER_MAX_RESPONSE_SIZE,
+        0,
+        crate::ipc::MAX_RESPONSE_BODY as i32,
+        GucFlags::UNIT_BYTE,
+    );
+    int(
+        c"serendb_data_api.server_header_timeout",
+        c"Time a client has to send a request's headers (408 after).",
+        &SERVER_HEADER_TIMEOUT,
+        1,
+        3_600_000,
+        GucFlags::UNIT_MS,
+    );
+    int(
+        c"serendb_data_api.server_body_timeout",
+        c"Time a client has to send a request body, or to take part of a response.",
+        &SERVER_BODY_TIMEOUT,
+        1,
+        3_600_000,
+        GucFlags::UNIT_MS,
+    );
+    int(
+        c"serendb_data_api.server_keepalive_timeout",
+        c"Time an idle keep-alive connection stays open.",
+        &SERVER_KEEPALIVE_TIMEOUT,
+        1,
+        3_600_000,
+        GucFlags::UNIT_MS,
+    );
+}
+
+/// The limits for a newly accepted connection.
+pub fn server_limits() -> ServerLimits {
+    let ms = |s: &GucSetting<i32>| std::time::Duration::from_millis(s.get().max(1) as u64);
+    ServerLimits {
+        max_connections: SERVER_MAX_CONNECTIONS.get().max(1) as usize,
+        max_body: SERVER_MAX_BODY_SIZE.get().max(0) as usize,
+        header_timeout: ms(&SERVER_HEADER_TIMEOUT),
+        body_timeout: ms(&SERVER_BODY_TIMEOUT),
+        keepalive_timeout: ms(&SERVER_KEEPALIVE_TIMEOUT),
+    }
+}
+
+/// The largest response body an executor sends back.
+pub fn max_response_size() -> usize {
+    SERVER_MAX_RESPONSE_SIZE.get().max(0) as usize
 }
 
 fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {

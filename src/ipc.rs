@@ -5,11 +5,37 @@
 //! headers, body, then a presence byte and the custom reason phrase).
 
 use crate::api_request::RawRequest;
+use crate::error::ApiError;
 use crate::respond::HttpResponse;
 use std::io::{self, Read, Write};
 
 /// Frames larger than this are refused (a request body limit, in effect).
 pub const MAX_FRAME: usize = 256 * 1024 * 1024;
+
+/// The largest response body that fits a frame with room to spare for the status and headers.
+pub const MAX_RESPONSE_BODY: usize = MAX_FRAME - 1024 * 1024;
+
+/// The payload size [`encode_response`] gives.
+fn response_payload_len(resp: &HttpResponse) -> usize {
+    let headers: usize = resp
+        .headers
+        .iter()
+        .map(|(k, v)| 8 + k.len() + v.len())
+        .sum();
+    let reason = resp.reason.as_ref().map_or(0, |r| 4 + r.len());
+    2 + 4 + headers + 4 + resp.body.len() + 1 + reason
+}
+
+/// Whether a response may go back to the listener: its body within `max_body` (the
+/// `server_max_response_size` setting) and its frame within [`MAX_FRAME`], which the listener
+/// would refuse (dropping the link to the executor).
+pub fn check_response_size(resp: &HttpResponse, max_body: usize) -> Result<(), ApiError> {
+    let limit = max_body.min(MAX_RESPONSE_BODY);
+    if resp.body.len() > limit || response_payload_len(resp) > MAX_FRAME {
+        return Err(ApiError::response_too_large(resp.body.len(), limit));
+    }
+    Ok(())
+}
 
 struct Writer(Vec<u8>);
 
@@ -193,6 +219,24 @@ mod tests {
         let frame = encode_response(&resp);
         let payload = read_frame(&mut &frame[..]).unwrap().unwrap();
         assert_eq!(decode_response(&payload).unwrap(), resp);
+    }
+
+    #[test]
+    fn response_size_limits() {
+        let resp = |body: usize, header: usize| HttpResponse {
+            headers: vec![("X".into(), "v".repeat(header))],
+            body: vec![b'a'; body],
+            reason: Some("r".into()),
+            ..HttpResponse::default()
+        };
+        let r = resp(100, 10);
+        assert_eq!(encode_response(&r).len() - 4, response_payload_len(&r));
+        assert!(check_response_size(&r, 100).is_ok());
+        let e = check_response_size(&resp(101, 0), 100).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (500, "SDA500"));
+        assert!(e.details.unwrap().contains("101 bytes, the limit is 100"));
+        // the frame limit holds whatever the setting says
+        assert!(check_response_size(&resp(0, MAX_FRAME), usize::MAX).is_err());
     }
 
     #[test]

@@ -479,6 +479,10 @@ fn override_status_headers(
         Some(s) => parse_guc_headers(s)?,
         None => vec![],
     };
+    // Framing is the HTTP server's alone (a function's Content-Length or Transfer-Encoding
+    // would desynchronize the client, or a proxy in front): such headers are dropped.
+    let mut guc = guc;
+    guc.retain(|(k, _)| !crate::http_server::is_framing_header(k));
     let mut out: Vec<(String, String)> = headers
         .into_iter()
         .filter(|(k, _)| !guc.iter().any(|(g, _)| g.eq_ignore_ascii_case(k)))
@@ -488,13 +492,14 @@ fn override_status_headers(
     Ok((status, merged))
 }
 
-/// A status code, read like Haskell's `decimal`: leading digits, the rest ignored.
+/// A status code, read like Haskell's `decimal`: leading digits, the rest ignored. Interim
+/// (1xx) codes are refused: the client would wait for a final answer that never comes.
 fn parse_guc_status(s: &str) -> Result<u16, ApiError> {
     let digits: String = s.chars().take_while(char::is_ascii_digit).collect();
     digits
         .parse::<u16>()
         .ok()
-        .filter(|c| (100..=999).contains(c))
+        .filter(|c| (200..=999).contains(c))
         .ok_or_else(ApiError::guc_status_error)
 }
 
@@ -963,7 +968,7 @@ mod tests {
             let e = respond(&call, res).unwrap_err();
             assert_eq!((e.status, e.code.as_str()), (500, "PGRST111"), "{bad}");
         }
-        for bad in ["abc", "99999", "42"] {
+        for bad in ["abc", "99999", "42", "101", "199"] {
             let mut res = rows(1, None);
             res.response_status = Some(bad.into());
             let e = respond(&call, res).unwrap_err();
@@ -973,6 +978,24 @@ mod tests {
         res.response_status = Some("418 teapot".into());
         res.response_headers = Some(String::new());
         assert_eq!(respond(&call, res).unwrap().status, 418);
+
+        // framing headers are the server's: dropped, the others kept
+        let mut res = rows(1, None);
+        res.response_headers = Some(
+            r#"[{"Content-Length": "0"}, {"transfer-encoding": "chunked"}, {"Connection": "close"},
+                {"Upgrade": "h2c"}, {"X-Kept": "1"}]"#
+                .into(),
+        );
+        let r = respond(&call, res).unwrap();
+        for gone in [
+            "Content-Length",
+            "Transfer-Encoding",
+            "Connection",
+            "Upgrade",
+        ] {
+            assert_eq!(r.header(gone), None, "{gone}");
+        }
+        assert_eq!(r.header("X-Kept"), Some("1"));
     }
 
     #[test]

@@ -113,6 +113,35 @@ impl Settings {
     }
 }
 
+/// What one client connection may cost the listener (the `server_*` settings): read when a
+/// connection is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// open client connections; more get 503 at once
+    pub max_connections: usize,
+    /// request bodies larger than this get 413 before they are read
+    pub max_body: usize,
+    /// from a request's first byte (or the connection's start) until its headers are complete
+    pub header_timeout: std::time::Duration,
+    /// for the whole body, once the headers are in; also the longest a client may take to
+    /// accept any part of a response
+    pub body_timeout: std::time::Duration,
+    /// how long a keep-alive connection may sit idle between requests
+    pub keepalive_timeout: std::time::Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 1000,
+            max_body: 10 * 1024 * 1024,
+            header_timeout: std::time::Duration::from_secs(10),
+            body_timeout: std::time::Duration::from_secs(60),
+            keepalive_timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

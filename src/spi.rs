@@ -247,11 +247,18 @@ fn caught(e: pg_sys::panic::CaughtError) -> PgError {
             detail: r.detail().map(str::to_string),
             hint: r.hint().map(str::to_string),
         },
-        CaughtError::RustPanic { ereport, .. } => PgError {
-            sqlstate: "XX000".into(),
-            message: format!("internal error: {}", ereport.message()),
-            detail: None,
-            hint: None,
-        },
+        CaughtError::RustPanic { ereport, .. } => {
+            // a bug of ours: the log gets the text, the client a generic error
+            pgrx::log!(
+                "serendb_data_api: panic while serving a request: {}",
+                ereport.message()
+            );
+            PgError {
+                sqlstate: "XX000".into(),
+                message: "internal error".into(),
+                detail: None,
+                hint: None,
+            }
+        }
     }
 }

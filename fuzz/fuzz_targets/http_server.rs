@@ -8,17 +8,25 @@ use serendb_data_api::api_request::RawRequest;
 use serendb_data_api::http_server::serve_connection;
 use serendb_data_api::ipc;
 use serendb_data_api::respond::HttpResponse;
+use serendb_data_api::settings::ServerLimits;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
 fuzz_target!(|data: &[u8]| {
+    // timers: the server bounds every phase of a request in time
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime");
     rt.block_on(async {
         let (mut client, server) = duplex(data.len() + 64 * 1024);
         let _ = client.write_all(data).await;
         let _ = client.shutdown().await;
-        let serve = serve_connection(server, |req: RawRequest| async move {
+        // a small body limit, so the 413 paths are reached too
+        let limits = ServerLimits {
+            max_body: 4096,
+            ..ServerLimits::default()
+        };
+        let serve = serve_connection(server, limits, |req: RawRequest| async move {
             // the listener hands every request to an executor as an ipc frame
             let frame = ipc::encode_request(&req);
             assert_eq!(ipc::decode_request(&frame[4..]).ok().as_ref(), Some(&req));

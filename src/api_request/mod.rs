@@ -212,6 +212,10 @@ fn parse_resource(path: &str) -> Result<Resource, ApiError> {
                 .into_owned()
         })
         .collect();
+    // Postgres text cannot hold NUL, as in a query string value
+    if segments.iter().any(|s| s.contains('\0')) {
+        return Err(ApiError::nul_byte());
+    }
     match segments.as_slice() {
         [] => Ok(Resource::Root),
         [name] => Ok(Resource::Relation(name.clone())),
@@ -296,6 +300,7 @@ mod tests {
             parse("GET", "/rpc/f%20g", &[]).unwrap().resource,
             Resource::Rpc("f g".into())
         );
+        assert_eq!(code(parse("GET", "/po%00sts", &[])), (400, "22021".into()));
         assert_eq!(
             code(parse("GET", "/projects/1/tasks", &[])),
             (404, "PGRST125".into())

@@ -136,11 +136,19 @@ fn json_operand(i: &str) -> Res<'_, JsonKey> {
     }
 }
 
+/// Longest JSON path (`->` and `->>` steps). Postgres nests one expression per step and runs
+/// out of stack (54001) somewhere past a few thousand; real documents are far shallower.
+pub const MAX_JSON_PATH: usize = 100;
+const JSON_PATH_LIMIT: &str = "at most 100 JSON path steps (-> or ->>)";
+
 /// `->a->>0`, possibly empty.
 pub fn json_path(i: &str) -> Res<'_, Vec<JsonOp>> {
     let mut ops = vec![];
     let mut i = i;
     loop {
+        if ops.len() >= MAX_JSON_PATH && i.starts_with("->") {
+            return Err(Err::Failure(PErr::at(i, &[JSON_PATH_LIMIT])));
+        }
         if let Some(rest) = i.strip_prefix("->>") {
             let (rest, k) = json_operand(rest)?;
             ops.push(JsonOp::DoubleArrow(k));
@@ -273,6 +281,24 @@ mod tests {
         );
         assert!(json_path("->>-78xy").is_err());
         assert!(json_path("->").is_err());
+    }
+
+    #[test]
+    fn json_paths_have_a_depth_limit() {
+        assert!(JSON_PATH_LIMIT.contains(&MAX_JSON_PATH.to_string()));
+        let at_limit = "->a".repeat(MAX_JSON_PATH);
+        assert_eq!(
+            json_path(&at_limit).map(|(_, ops)| ops.len()),
+            Ok(MAX_JSON_PATH)
+        );
+        let whole = format!("data{at_limit}->>b");
+        let e = match json_path(&whole[4..]) {
+            Err(Err::Failure(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        let api = e.to_api_error(&whole, "select parameter", &whole);
+        assert_eq!(api.code, "PGRST100");
+        assert!(api.details.unwrap().contains(JSON_PATH_LIMIT));
     }
 
     #[test]

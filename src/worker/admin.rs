@@ -60,16 +60,20 @@ pub(super) fn spawn(host: String, port: i32, shared: Shared) {
         };
         pgrx::log!("serendb_data_api: admin server on http://{host}:{port}");
         loop {
-            if let Ok((stream, _)) = listener.accept().await {
-                let shared = shared.clone();
-                tokio::task::spawn_local(crate::http_server::serve_connection(
-                    stream,
-                    move |raw| {
-                        let shared = shared.clone();
-                        async move { route(raw, &shared).await }
-                    },
-                ));
-            }
+            let Ok((stream, _)) = listener.accept().await else {
+                // EMFILE and the like: back off instead of spinning
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let shared = shared.clone();
+            tokio::task::spawn_local(crate::http_server::serve_connection(
+                stream,
+                crate::guc::server_limits(),
+                move |raw| {
+                    let shared = shared.clone();
+                    async move { route(raw, &shared).await }
+                },
+            ));
         }
     });
 }

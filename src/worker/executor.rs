@@ -122,7 +122,17 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(arg: pg_sys::Datum) {
             // The listener went away (shutdown or restart): end; the new listener starts us.
             Ok(None) | Err(_) => return,
         };
-        let response = serve(&frame);
+        let mut response = serve(&frame);
+        drop(frame);
+        // A response the listener would refuse becomes an error for this request alone (the
+        // request's own transaction was already rolled back for it, see `execute`).
+        if let Err(e) = ipc::check_response_size(&response, guc::max_response_size()) {
+            pgrx::log!(
+                "serendb_data_api: response refused: {}",
+                e.details.as_deref().unwrap_or("")
+            );
+            response = error_response(&e);
+        }
         if ipc::write_all(&mut stream, &ipc::encode_response(&response)).is_err() {
             return;
         }
@@ -232,9 +242,18 @@ fn serve(frame: &[u8]) -> HttpResponse {
     }));
     let mut resp = match outcome {
         Ok(resp) => resp,
-        Err(_) => error_response(&ApiError::internal(
-            "internal error while handling the request",
-        )),
+        Err(panic) => {
+            // the text is for the log only: it may show internals
+            let text = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            pgrx::log!("serendb_data_api: panic while serving a request: {text}");
+            error_response(&ApiError::internal(
+                "internal error while handling the request",
+            ))
+        }
     };
     if standby {
         resp = super::standby::after(&raw, resp);

@@ -122,6 +122,8 @@ async fn run(host: String, port: i32) {
         super::admin::spawn(host.clone(), admin_port, shared.clone());
     }
 
+    let connections = Connections::default();
+    let mut accept_errors: u64 = 0;
     let mut tcp: Option<TcpListener> = None;
     let mut bind_error_logged = false;
     let mut supervisor = Supervisor::new();
@@ -146,16 +148,17 @@ async fn run(host: String, port: i32) {
         }
         tokio::select! {
             accepted = async { tcp.as_ref().unwrap().accept().await }, if tcp.is_some() => {
-                if let Ok((stream, _)) = accepted {
-                    let _ = stream.set_nodelay(true);
-                    let shared = shared.clone();
-                    tokio::task::spawn_local(super::observed::counted(crate::http_server::serve_connection(
-                        stream,
-                        move |raw| {
-                            let shared = shared.clone();
-                            async move { super::observed::answer(raw, |raw| async move { forward(raw, &shared).await }).await }
-                        },
-                    )));
+                match accepted {
+                    Ok((stream, _)) => admit(stream, &shared, &connections),
+                    // EMFILE, ENFILE, ENOBUFS...: the pending connection stays queued, and
+                    // retrying at once would only spin; give the open ones time to finish.
+                    Err(e) => {
+                        accept_errors += 1;
+                        if accept_errors == 1 || accept_errors.is_multiple_of(100) {
+                            pgrx::log!("serendb_data_api: accept failed ({accept_errors} times): {e}; backing off");
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
                 }
             }
             _ = tick.tick() => {
@@ -182,6 +185,82 @@ impl Shared {
     /// Requests queued for an executor.
     pub(super) fn waiting(&self) -> usize {
         self.jobs.len()
+    }
+}
+
+/// Open client connections, and those being turned away.
+#[derive(Clone, Default)]
+struct Connections {
+    open: Rc<Cell<usize>>,
+    refusing: Rc<Cell<usize>>,
+}
+
+/// Counts one connection (open or refusing) for as long as it lives.
+struct Counted(Rc<Cell<usize>>);
+
+impl Counted {
+    fn new(count: &Rc<Cell<usize>>) -> Counted {
+        count.set(count.get() + 1);
+        Counted(count.clone())
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+/// Connections being answered 503 at once; beyond this many, new ones are closed unanswered.
+const MAX_REFUSING: usize = 64;
+
+/// Serves a new connection, or answers 503 when `server_max_connections` are open.
+fn admit(stream: tokio::net::TcpStream, shared: &Shared, connections: &Connections) {
+    let _ = stream.set_nodelay(true);
+    let limits = guc::server_limits();
+    if connections.open.get() >= limits.max_connections {
+        if connections.refusing.get() < MAX_REFUSING {
+            let counted = Counted::new(&connections.refusing);
+            tokio::task::spawn_local(async move {
+                refuse(stream).await;
+                drop(counted);
+            });
+        }
+        return;
+    }
+    let counted = Counted::new(&connections.open);
+    let shared = shared.clone();
+    tokio::task::spawn_local(async move {
+        super::observed::counted(crate::http_server::serve_connection(
+            stream,
+            limits,
+            move |raw| {
+                let shared = shared.clone();
+                async move {
+                    super::observed::answer(raw, |raw| async move { forward(raw, &shared).await })
+                        .await
+                }
+            },
+        ))
+        .await;
+        drop(counted);
+    });
+}
+
+/// 503 without reading the request, then close (after a moment for the client to read it).
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    let err = ApiError::http_edge(503, "Too many open connections")
+        .with_hint("Retry later")
+        .with_header("Retry-After", "1");
+    let bytes = crate::http_server::encode_response(&error_response(&err), false, false);
+    let quick = Duration::from_millis(500);
+    if let Ok(Ok(())) = tokio::time::timeout(quick, stream.write_all(&bytes)).await {
+        let _ = tokio::time::timeout(quick, stream.shutdown()).await;
+        let mut sink = [0u8; 4096];
+        let _ = tokio::time::timeout(quick, async {
+            while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
     }
 }
 
