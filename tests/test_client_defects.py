@@ -266,7 +266,8 @@ def test_plan_text_is_the_default_format(cluster, plans_on):
         assert r.status == 200, r
         assert r.header("Content-Type") == \
             'application/vnd.pgrst.plan+text; for="application/json"; charset=utf-8'
-        assert "Aggregate  (cost=" in r.text
+        # one aggregate over the rows, as PostgREST's read (postgrest-py's test looks for it)
+        assert r.text.startswith("Aggregate  (cost="), r.text
         assert "Index Cond: (iso = ANY (" in r.text
 
 
@@ -285,13 +286,14 @@ def test_plan_options_and_for(cluster, plans_on):
     r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=verbose"})
     plan = r.json()[0]
     assert "Query Identifier" in plan
-    assert any("json_agg" in o for o in plan["Plan"]["Plans"][0]["Output"])
+    assert plan["Plan"]["Node Type"] == "Aggregate"
+    assert any("json_agg" in o for o in plan["Plan"]["Output"])
     r = get(cluster, "/cd_countries?iso=eq.DZ",
             headers={"Accept": PLAN + '+json; for="application/vnd.pgrst.object"; options=verbose'})
     assert r.header("Content-Type") == ('application/vnd.pgrst.plan+json; '
                                         'for="application/vnd.pgrst.object+json"; '
                                         'options=verbose; charset=utf-8')
-    assert any("-> 0" in o for o in r.json()[0]["Plan"]["Plans"][0]["Output"])
+    assert any("-> 0" in o for o in r.json()[0]["Plan"]["Output"])
     r = get(cluster, "/cd_countries", headers={"Accept": PLAN + '; for="text/csv"'})
     assert r.header("Content-Type") == \
         'application/vnd.pgrst.plan+text; for="text/csv"; charset=utf-8'

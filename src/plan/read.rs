@@ -178,14 +178,16 @@ pub(crate) fn plan_read(
         }
         _ => ("NULL::bigint".to_string(), None),
     };
-    let body = body_sql(&mut p, schema, &tree, &rows, req.accept)?;
+    // one aggregate over the rows, as PostgREST's: its plan's top node is the Aggregate
+    // (clients' explain tests look for it)
+    let body = body_expr(&mut p, schema, &tree, req.accept)?;
     let row = ResultRow {
         total: Some(&total),
-        page_total: "_pgrst_b.page_total",
-        body: Some("_pgrst_b.body"),
+        page_total: "pg_catalog.count(*)",
+        body: Some(&body),
         ..ResultRow::default()
     };
-    let sql = format!("{} FROM ({body}) AS _pgrst_b", row.select());
+    let sql = format!("{} FROM ({rows}) AS _postgrest_t", row.select());
     Ok(Statement {
         sql,
         params: p.values,
@@ -946,7 +948,20 @@ fn body_sql(
     rows: &str,
     accept: MediaType,
 ) -> Result<String, ApiError> {
-    let body = match accept {
+    let body = body_expr(p, schema, tree, accept)?;
+    Ok(format!(
+        "SELECT pg_catalog.count(*) AS page_total, {body} AS body FROM ({rows}) AS _postgrest_t"
+    ))
+}
+
+/// The body as an aggregate over the rows, aliased `_postgrest_t`, in the `accept` media type.
+fn body_expr(
+    p: &mut Params,
+    schema: &SchemaCache,
+    tree: &Node,
+    accept: MediaType,
+) -> Result<String, ApiError> {
+    Ok(match accept {
         // PostgREST's FeatureCollection: each row a Feature, its geometry column the geometry
         // and the other columns the properties (PostGIS picks the first geometry column, and
         // raises 22023 "geometry column is missing" without one)
@@ -983,10 +998,7 @@ fn body_sql(
             };
             return Err(ApiError::media_type_error(&[name]));
         }
-    };
-    Ok(format!(
-        "SELECT pg_catalog.count(*) AS page_total, {body} AS body FROM ({rows}) AS _postgrest_t"
-    ))
+    })
 }
 
 #[cfg(test)]
