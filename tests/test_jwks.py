@@ -40,7 +40,8 @@ def provider(keys):
         server,
         "serendb_data_api.jwt_aud = 'project-1'",
         "serendb_data_api.jwt_iss = 'https://api.example.test/projects/1, https://other.test'",
-        "serendb_data_api.jwks_refetch_min_interval = 1"))
+        "serendb_data_api.jwks_refetch_min_interval = 1",
+        "serendb_data_api.jwt_leeway = 5"))
     try:
         c.start()
         yield server, c
@@ -70,6 +71,8 @@ def test_es256_eddsa_rs256_and_more_are_accepted(provider, keys):
     assert whoami(c, keys["ES256"].sign(no_aud)).status == 200
     # the second allowed issuer
     assert whoami(c, keys["ES256"].sign(good(iss="https://other.test"))).status == 200
+    # expired by less than jwt_leeway (5 s): still accepted
+    assert whoami(c, keys["ES256"].sign(good(exp=int(time.time()) - 2))).status == 200
 
 
 def test_claims_reach_sql(provider, keys):
@@ -90,6 +93,8 @@ def test_refused_tokens(provider, keys):
     cases = [
         (other.sign(good()), 401, "PGRST301", "No suitable key or wrong key type"),
         (es.sign(good(exp=now - 100)), 401, "PGRST303", "JWT expired"),
+        # within PostgREST's fixed 30 s, but this cluster's jwt_leeway is 5 s
+        (es.sign(good(exp=now - 20)), 401, "PGRST303", "JWT expired"),
         (es.sign(good(nbf=now + 300)), 401, "PGRST303", "JWT not yet valid"),
         (es.sign(good(iat=now + 300)), 401, "PGRST303", "JWT issued at future"),
         (es.sign(good(aud="project-2")), 401, "PGRST303", "JWT not in audience"),
