@@ -25,6 +25,8 @@ static SERVER_MAX_RESPONSE_SIZE: GucSetting<i32> =
 static SERVER_HEADER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static SERVER_KEEPALIVE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+/// Per executor, in kB: prepared plans beyond it are evicted, least recently used first.
+static PLAN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024);
 
 static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -116,6 +118,16 @@ pub fn register() {
         GucFlags::UNIT_S,
     );
     register_server_limits();
+    GucRegistry::define_int_guc(
+        c"serendb_data_api.plan_cache_size",
+        c"Memory for cached prepared plans, per executor (least recently used evicted).",
+        c"",
+        &PLAN_CACHE_SIZE,
+        0,
+        1024 * 1024,
+        GucContext::Sighup,
+        GucFlags::UNIT_KB,
+    );
     let sighup_string = |name: &'static std::ffi::CStr,
                          desc: &'static std::ffi::CStr,
                          setting: &'static GucSetting<Option<CString>>,
@@ -386,6 +398,10 @@ fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
 
 pub fn database() -> String {
     string(&DATABASE).unwrap_or_else(|| "postgres".into())
+}
+
+pub fn plan_cache_bytes() -> usize {
+    PLAN_CACHE_SIZE.get().max(0) as usize * 1024
 }
 
 pub fn server_host() -> String {

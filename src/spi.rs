@@ -5,7 +5,7 @@
 use crate::error::{unpack_sqlstate, ApiError};
 use pgrx::pg_sys;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -21,11 +21,105 @@ pub struct PgError {
 static LAST_SQLSTATE: AtomicI32 = AtomicI32::new(0);
 
 thread_local! {
-    static PLANS: RefCell<HashMap<String, pg_sys::SPIPlanPtr>> = RefCell::new(HashMap::new());
+    static PLANS: RefCell<PlanCache> = RefCell::new(PlanCache::default());
 }
 
-/// Cached prepared plans beyond this many are all dropped (bounded memory).
-const MAX_CACHED_PLANS: usize = 2000;
+/// The prepared plans of the statements an executor ran, bounded in bytes (the memory of the
+/// plans themselves, measured from their memory contexts) with least-recently-used eviction:
+/// one statement with a 64 KB filter list holds megabytes.
+#[derive(Default)]
+struct PlanCache {
+    plans: HashMap<String, CachedPlan>,
+    /// last use -> statement, oldest first
+    by_use: BTreeMap<u64, String>,
+    clock: u64,
+    bytes: usize,
+}
+
+struct CachedPlan {
+    plan: pg_sys::SPIPlanPtr,
+    bytes: usize,
+    used: u64,
+}
+
+impl PlanCache {
+    fn get(&mut self, sql: &str) -> Option<pg_sys::SPIPlanPtr> {
+        self.clock += 1;
+        let entry = self.plans.get_mut(sql)?;
+        self.by_use.remove(&entry.used);
+        entry.used = self.clock;
+        self.by_use.insert(self.clock, sql.to_string());
+        Some(entry.plan)
+    }
+
+    fn insert(&mut self, sql: &str, plan: pg_sys::SPIPlanPtr) {
+        self.clock += 1;
+        self.by_use.insert(self.clock, sql.to_string());
+        self.plans.insert(
+            sql.to_string(),
+            CachedPlan {
+                plan,
+                bytes: 0,
+                used: self.clock,
+            },
+        );
+    }
+
+    /// Re-measures `sql`'s plan after a use (Postgres builds a generic plan after a few
+    /// executions) and evicts the least recently used plans while over `budget`; a plan larger
+    /// than the whole budget is not kept.
+    fn account(&mut self, sql: &str, budget: usize) {
+        let Some(entry) = self.plans.get_mut(sql) else {
+            return;
+        };
+        let bytes = unsafe { plan_bytes(entry.plan) };
+        self.bytes = self.bytes - entry.bytes + bytes;
+        entry.bytes = bytes;
+        while self.bytes > budget {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some(old) = self.plans.remove(&oldest) {
+                self.bytes -= old.bytes;
+                unsafe { pg_sys::SPI_freeplan(old.plan) };
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        for (_, old) in self.plans.drain() {
+            unsafe { pg_sys::SPI_freeplan(old.plan) };
+        }
+        self.by_use.clear();
+        self.bytes = 0;
+    }
+}
+
+/// The memory a saved SPI plan holds: its plan sources (with their query trees) and their
+/// generic plans.
+unsafe fn plan_bytes(plan: pg_sys::SPIPlanPtr) -> usize {
+    let sources = pg_sys::SPI_plan_get_plan_sources(plan);
+    let n = if sources.is_null() {
+        0
+    } else {
+        (*sources).length
+    };
+    let mut bytes = 0;
+    for i in 0..n {
+        let source = pg_sys::list_nth(sources, i) as *mut pg_sys::CachedPlanSource;
+        if source.is_null() {
+            continue;
+        }
+        if !(*source).context.is_null() {
+            bytes += pg_sys::MemoryContextMemAllocated((*source).context, true);
+        }
+        let gplan = (*source).gplan;
+        if !gplan.is_null() && !(*gplan).context.is_null() {
+            bytes += pg_sys::MemoryContextMemAllocated((*gplan).context, true);
+        }
+    }
+    bytes
+}
 
 /// Records the SQLSTATE of every report; the last one before a longjmp is the ERROR's.
 #[pgrx::pg_guard]
@@ -138,12 +232,14 @@ pub fn query_rows(sql: &str, params: &[Param]) -> Result<Vec<Vec<Option<String>>
             }
         }
         pg_sys::SPI_finish();
+        let budget = crate::guc::plan_cache_bytes();
+        PLANS.with(|m| m.borrow_mut().account(sql, budget));
         Ok(rows)
     }
 }
 
 unsafe fn cached_plan(sql: &str, csql: &CStr, params: &[Param]) -> pg_sys::SPIPlanPtr {
-    if let Some(p) = PLANS.with(|m| m.borrow().get(sql).copied()) {
+    if let Some(p) = PLANS.with(|m| m.borrow_mut().get(sql)) {
         return p;
     }
     let mut types: Vec<pg_sys::Oid> = params.iter().map(Param::oid).collect();
@@ -153,25 +249,13 @@ unsafe fn cached_plan(sql: &str, csql: &CStr, params: &[Param]) -> pg_sys::SPIPl
         panic!("SPI_prepare returned NULL");
     }
     pg_sys::SPI_keepplan(plan);
-    PLANS.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() >= MAX_CACHED_PLANS {
-            for (_, old) in m.drain() {
-                pg_sys::SPI_freeplan(old);
-            }
-        }
-        m.insert(sql.to_string(), plan);
-    });
+    PLANS.with(|m| m.borrow_mut().insert(sql, plan));
     plan
 }
 
 /// Drops every cached prepared plan (the schema they were planned against changed).
 pub fn clear_plans() {
-    PLANS.with(|p| {
-        for (_, plan) in p.borrow_mut().drain() {
-            unsafe { pg_sys::SPI_freeplan(plan) };
-        }
-    });
+    PLANS.with(|p| p.borrow_mut().clear());
 }
 
 /// Runs `f` in a fresh transaction. `f` returns its value and whether to commit. Any Postgres
