@@ -328,6 +328,13 @@ mod shared {
 #[cfg(feature = "pg15")]
 pub use shared::{get, init};
 
+/// Without Postgres (unit tests) the numbers are the process's own.
+#[cfg(not(feature = "pg15"))]
+pub fn get() -> &'static Metrics {
+    static LOCAL: Metrics = Metrics::new();
+    &LOCAL
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -110,6 +110,10 @@ def test_metrics_move_under_load(ops):
         "serendb_data_api_response_bytes_total"]
     assert after["serendb_data_api_http_connections_total"] > before[
         "serendb_data_api_http_connections_total"]
+    # one token sent 20 times: each executor verifies it once, then the JWT cache answers
+    jwt_requests = after["pgrst_jwt_cache_requests_total"] - before["pgrst_jwt_cache_requests_total"]
+    jwt_hits = after["pgrst_jwt_cache_hits_total"] - before["pgrst_jwt_cache_hits_total"]
+    assert jwt_requests >= 20 and jwt_hits >= 20 - c.workers, (jwt_requests, jwt_hits)
     assert after["serendb_data_api_executor_busy_seconds_total"] > before[
         "serendb_data_api_executor_busy_seconds_total"]
     # all executors idle again, nothing queued

@@ -83,7 +83,9 @@ impl Verifier {
         if self.secret_keys.is_none() && settings.jwks_url.is_none() {
             return Err(ApiError::jwt_secret_missing());
         }
-        if let Some(claims) = self.cache.get(token, now) {
+        let cached = self.cache.get(token, now);
+        crate::metrics::get().jwt_cache_lookup(cached.is_some());
+        if let Some(claims) = cached {
             return Ok(claims.clone());
         }
         let parsed = jwt::parse(token)?;
