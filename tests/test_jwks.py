@@ -258,3 +258,24 @@ def test_jwt_secret_accepts_a_jwks_document(make_cluster):
     assert whoami(c, ed.sign(claims(role="anonymous"))).json() == "authenticated"
     assert whoami(c, rs.sign(claims(), kid=None)).status == 200
     assert_refused(whoami(c, KeyPair("EdDSA").sign(claims())), 401, "PGRST301")
+
+
+def test_hs_secret_next_to_a_jwks_url(make_cluster):
+    """jwt_secret keeps working next to jwks_url; while the JWKS is unreachable only the tokens
+    that need it get 503."""
+    key = KeyPair("ES256")
+    server = JwksServer([key])
+    server.down = True
+    try:
+        c = make_cluster(name="mixed", extra_conf=[
+            f"serendb_data_api.jwks_url = '{server.url}'",
+            "serendb_data_api.jwks_refetch_min_interval = 1"])
+        assert whoami(c, c.token()).status == 200
+        assert_refused(whoami(c, key.sign(claims())), 503, "PGRST300")
+        server.down = False
+        assert wait_for(lambda: whoami(c, key.sign(claims())).status == 200, timeout=15)
+        assert whoami(c, c.token()).status == 200
+        # an HS token with the wrong secret is still refused
+        assert_refused(whoami(c, make_jwt(claims(), secret="x" * 40)), 401, "PGRST301")
+    finally:
+        server.close()
