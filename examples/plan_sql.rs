@@ -8,10 +8,10 @@
 //!
 //! SCHEMA_JSON is the output of `src/schema_cache/introspect.sql` for the served database.
 
-use serendb_data_api::api_request::{parse_request, RawRequest};
-use serendb_data_api::plan::plan;
-use serendb_data_api::schema_cache::SchemaCache;
-use serendb_data_api::settings::Settings;
+use serendb_data_api::plan;
+use serendb_data_api::SchemaCache;
+use serendb_data_api::Settings;
+use serendb_data_api::{parse_request, RawRequest};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

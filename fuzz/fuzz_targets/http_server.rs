@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::api_request::RawRequest;
-use serendb_data_api::http_server::serve_connection;
-use serendb_data_api::ipc;
-use serendb_data_api::respond::HttpResponse;
-use serendb_data_api::settings::ServerLimits;
+use serendb_data_api::frames as ipc;
+use serendb_data_api::serve_connection;
+use serendb_data_api::HttpResponse;
+use serendb_data_api::RawRequest;
+use serendb_data_api::ServerLimits;
 use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::parse::{parse_filter, parse_query};
+use serendb_data_api::{parse_filter, parse_query};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&flag, rest)) = data.split_first() else {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::api_request::parse_request;
+use serendb_data_api::parse_request;
 use serendb_data_api_fuzz::{raw_request, settings_for};
 
 fuzz_target!(|data: &[u8]| {

@@ -7,9 +7,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::error::ApiError;
-use serendb_data_api::http_server::encode_response;
-use serendb_data_api::respond::error_response;
+use serendb_data_api::encode_response;
+use serendb_data_api::error_response;
+use serendb_data_api::ApiError;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&flags, rest)) = data.split_first() else {

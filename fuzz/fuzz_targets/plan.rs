@@ -3,9 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::api_request::parse_request;
-use serendb_data_api::plan::plan;
-use serendb_data_api::schema_cache::SchemaCache;
+use serendb_data_api::parse_request;
+use serendb_data_api::plan;
+use serendb_data_api::SchemaCache;
 use serendb_data_api_fuzz::{raw_request, settings_for};
 use std::sync::OnceLock;
 

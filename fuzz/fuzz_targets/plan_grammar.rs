@@ -7,9 +7,9 @@
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::api_request::{parse_request, RawRequest};
-use serendb_data_api::plan::plan;
-use serendb_data_api::schema_cache::SchemaCache;
+use serendb_data_api::plan;
+use serendb_data_api::SchemaCache;
+use serendb_data_api::{parse_request, RawRequest};
 use serendb_data_api_fuzz::settings;
 use std::sync::OnceLock;
 

@@ -7,10 +7,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::api_request::parse_request;
-use serendb_data_api::http_server::encode_response;
-use serendb_data_api::ipc;
-use serendb_data_api::respond::{error_response, respond, QueryResult};
+use serendb_data_api::encode_response;
+use serendb_data_api::frames as ipc;
+use serendb_data_api::parse_request;
+use serendb_data_api::{error_response, respond, QueryResult};
 use serendb_data_api_fuzz::{raw_request, settings_for};
 
 fuzz_target!(|data: &[u8]| {

@@ -1,8 +1,8 @@
 //! Helpers shared by the fuzz targets: turning fuzz bytes into requests.
 #![allow(clippy::result_large_err)]
 
-use serendb_data_api::api_request::RawRequest;
-use serendb_data_api::settings::Settings;
+use serendb_data_api::RawRequest;
+use serendb_data_api::Settings;
 
 /// Settings like a deployment exposing two schemas.
 pub fn settings() -> Settings {
@@ -58,7 +58,7 @@ pub fn settings_for(raw: &RawRequest) -> Settings {
     }
     s.aggregates_enabled = raw.header("x-fuzz-aggregates").is_some();
     if let Some(t) = raw.header("x-fuzz-tx-end") {
-        s.tx_end = serendb_data_api::settings::TxEnd::parse(t);
+        s.tx_end = serendb_data_api::TxEnd::parse(t);
     }
     s
 }

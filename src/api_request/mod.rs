@@ -8,7 +8,7 @@ pub mod payload;
 pub mod preferences;
 pub mod range;
 
-pub use media_types::{accept_list, negotiate, BodyType, Explain, MediaType};
+pub use media_types::{negotiate, BodyType, Explain, MediaType};
 pub use preferences::{parse_preferences, CountPref, Preferences, Resolution, ReturnPref, TxPref};
 
 use crate::error::ApiError;

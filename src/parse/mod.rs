@@ -27,8 +27,6 @@ use crate::error::ApiError;
 use ast::{EmbedPath, Filter, QueryParams};
 use lex::{eoi, Res};
 
-pub use filter::array_elements;
-
 /// Parses a raw (still percent-encoded) query string.
 ///
 /// `is_rpc` is for RPC calls whose arguments come in the query string (GET/HEAD): then every

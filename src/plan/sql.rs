@@ -44,12 +44,6 @@ impl Params {
     pub fn cast(&mut self, value: &str, ty: &str) -> String {
         format!("{}::{}", self.push(value), cast_type(ty))
     }
-
-    /// A NULL parameter (never shared).
-    pub fn push_null(&mut self) -> String {
-        self.values.push(None);
-        format!("${}", self.values.len())
-    }
 }
 
 /// The schema cache's type name (`format_type` without a typmod) as a cast target that keeps
@@ -125,8 +119,7 @@ mod tests {
         assert_eq!(p.push("a"), "$1");
         assert_eq!(p.cast("b", "integer"), "$2::integer");
         assert_eq!(p.push("a"), "$1");
-        assert_eq!(p.push_null(), "$3");
-        assert_eq!(p.values.len(), 3);
+        assert_eq!(p.values.len(), 2);
     }
 
     #[test]
