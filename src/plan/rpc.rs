@@ -627,10 +627,10 @@ fn call_sql(
 
 #[cfg(test)]
 mod tests {
-    use crate::plan::mutate::tests::{dump, err, sql, Case};
+    use crate::plan::mutate::tests::{assert_all_plan, err, sql, Case};
 
     #[test]
-    fn dump_calls() {
+    fn calls_plan() {
         let cases: &[Case] = &[
             ("POST", "/rpc/add_them", &[], r#"{"a": 2, "b": 3}"#),
             ("GET", "/rpc/add_them?a=2&b=3", &[], ""),
@@ -743,7 +743,7 @@ mod tests {
             ),
             ("GET", "/rpc/teapot", &[], ""),
         ];
-        dump(cases);
+        assert_all_plan(cases);
     }
 
     #[test]
