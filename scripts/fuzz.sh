@@ -9,9 +9,10 @@
 # `cargo fuzz run <target> <file>` (with RUSTC_BOOTSTRAP=1 on stable) replays it.
 #
 # cargo-fuzz needs nightly-only rustc flags; on a stable toolchain RUSTC_BOOTSTRAP=1 lets it
-# use them. The corpus grows in fuzz/corpus/ (not committed); fuzz/seeds/ holds the committed
-# seeds, made from the conformance cases by `python3 fuzz/seeds.py ../shared/conformance/cases
-# fuzz/seeds`.
+# use them. The corpus grows in fuzz/corpus/ (not committed). The seeds are generated here into
+# fuzz/seeds/ (not committed) from the conformance cases (CONFORMANCE_DIR, default
+# ../shared/conformance) by fuzz/seeds.py; fuzz/crashers/ holds inputs that once crashed a
+# target, committed, and fed to it as seeds too.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -48,6 +49,11 @@ else
     mapfile -t targets < <(cargo fuzz list)
 fi
 
+cases="${CONFORMANCE_DIR:-$(dirname "$PWD")/shared/conformance}/cases"
+[ -d "$cases" ] || echo "no conformance cases at $cases: only the built-in seeds" >&2
+rm -rf fuzz/seeds
+python3 fuzz/seeds.py "$cases" fuzz/seeds
+
 # build once up front so a compile error is not reported as a crash
 for t in "${targets[@]}"; do
     cargo fuzz build -a "$t"
@@ -71,9 +77,11 @@ for t in "${targets[@]}"; do
     fi
     echo "== $t: ${secs}s"
     seed_dirs=()
-    if [ -d "fuzz/seeds/$seeds" ]; then
-        seed_dirs=("fuzz/seeds/$seeds")
-    fi
+    for d in "fuzz/seeds/$seeds" "fuzz/crashers/$seeds"; do
+        if [ -d "$d" ]; then
+            seed_dirs+=("$d")
+        fi
+    done
     if ! cargo fuzz run -a "$t" "$corpus" "${seed_dirs[@]}" -- \
         -max_total_time="$secs" -timeout=10 -print_final_stats=1 "${extra[@]}"; then
         failed+=("$t")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The full check: deps, unit tests, release build + install, integration tests, conformance.
-# Exits non-zero when the unit tests, the integration tests or the conformance suite fail.
+# The full check: deps, formatting, unit tests, clippy, release build + install, integration
+# tests, conformance. Exits non-zero when formatting, a lint, the unit tests, the integration
+# tests or the conformance suite fail.
 #
 # Environment: SKIP_DEPS=1 (skip scripts/install-deps.sh), PYTEST_ARGS (extra pytest arguments),
 #              CONFORMANCE_DIR (default: ../shared/conformance next to the repository).
@@ -13,8 +14,16 @@ if [ "${SKIP_DEPS:-0}" != "1" ]; then
   bash scripts/install-deps.sh
 fi
 
+log "format: cargo fmt --check"
+cargo fmt --check
+
 log "unit tests: cargo test --no-default-features"
 cargo test --no-default-features --quiet
+
+# With the pg15 feature (default): the build that also lints the Postgres side and sees dead
+# code (the modules are crate-private). It builds pgrx in check mode once: about two minutes.
+log "lint: cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
 
 bash scripts/build-install.sh
 

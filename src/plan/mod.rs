@@ -4,7 +4,9 @@
 //! Values are always bind parameters (`$n`, all of type text); identifiers are always quoted.
 //!
 //! Layout: `sql` (quoting, params), `filter` (filters/logic -> SQL), `relationships` (embed
-//! resolution), `read` (GET/HEAD and the shared read-body builder used by mutations and RPC).
+//! resolution), `read` (GET/HEAD and the shared read-body builder used by mutations and RPC),
+//! `mutate` (POST/PATCH/PUT/DELETE), `rpc` (`/rpc/name`: overloads, arguments, the call),
+//! `openapi` (`/`: the schema description), `result_row` (the row every statement returns).
 
 // ApiError is large by design (PostgREST's four fields + headers); it is only built on the
 // error path.

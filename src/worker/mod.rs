@@ -1,11 +1,12 @@
 //! The background workers.
 //!
 //! One *listener* (static worker, started with the postmaster) owns the HTTP port. It never runs
-//! SQL on behalf of a client: it parses HTTP with hyper and hands each request to an idle
-//! *executor* over a Unix socket. Executors (dynamic workers, `serendb_data_api.workers` of
-//! them) are ordinary Postgres backends connected to the served database; each runs one request
-//! at a time. Because requests, not connections, are queued, a slow query on one executor never
-//! holds up a keep-alive connection whose next request could go to another, idle executor.
+//! SQL on behalf of a client: it speaks HTTP/1.1 (`http_server`: httparse on tokio) and hands
+//! each request to an idle *executor* over a Unix socket (`ipc` frames). Executors (dynamic
+//! workers, `serendb_data_api.workers` of them) are ordinary Postgres backends connected to the
+//! served database; each runs one request at a time. Because requests, not connections, are
+//! queued, a slow query on one executor never holds up a keep-alive connection whose next
+//! request could go to another, idle executor.
 
 pub mod admin;
 pub mod executor;
