@@ -11,7 +11,7 @@
 // The modules are crate-private, so the compiler reports what nothing uses (in the `pg15`
 // build: without it the Postgres side that uses much of the pure code is missing, so that
 // build does not count dead code).
-#![cfg_attr(not(feature = "pg15"), allow(dead_code))]
+#![cfg_attr(not(feature = "pg15"), allow(dead_code, unused_imports))]
 
 mod api_request;
 mod auth;
@@ -29,7 +29,7 @@ mod settings;
 
 // The public surface: what `fuzz/` and `examples/` drive, the pure pipeline steps.
 pub use api_request::{parse_request, ApiRequest, RawRequest};
-pub use auth::authenticate;
+pub use auth::authenticate_with_secret;
 pub use error::ApiError;
 pub use http_server::{encode_response, serve_connection};
 pub use parse::{parse_filter, parse_query};

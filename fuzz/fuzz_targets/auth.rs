@@ -10,7 +10,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use libfuzzer_sys::fuzz_target;
-use serendb_data_api::authenticate;
+use serendb_data_api::authenticate_with_secret as authenticate;
 use serendb_data_api_fuzz::settings;
 
 const SECRET: &str = "reallyreallyreallyreallyverysafe";

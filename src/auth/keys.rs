@@ -58,12 +58,9 @@ impl KeySet {
     }
 
     /// Whether any key carries this `kid`.
+    #[cfg(test)]
     pub fn has_kid(&self, kid: &str) -> bool {
         self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
-    }
-
-    pub fn extend(&mut self, other: KeySet) {
-        self.keys.extend(other.keys);
     }
 }
 
