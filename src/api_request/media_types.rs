@@ -275,14 +275,10 @@ pub fn accept_list(accept: &str) -> Vec<String> {
 }
 
 /// Picks the first media type of the Accept header that is in `supported` (`*/*` and a
-/// missing or blank header mean JSON); none -> 406 PGRST107.
-pub fn negotiate(accept: Option<&str>, supported: &[MediaType]) -> Result<MediaType, ApiError> {
-    negotiate_explain(accept, supported, false).map(|(m, _)| m)
-}
-
-/// [`negotiate`] that also accepts the plan media types when `plan_enabled`
-/// (`db_plan_enabled`): then the answer is the plan of the statement for the `for` media type
-/// (which must itself be in `supported`). Disabled, they are media types like any unknown one.
+/// missing or blank header mean JSON); none -> 406 PGRST107. The plan media types count when
+/// `plan_enabled` (`db_plan_enabled`): then the answer is the plan of the statement for the
+/// `for` media type (which must itself be in `supported`). Disabled, they are media types like
+/// any unknown one.
 pub fn negotiate_explain(
     accept: Option<&str>,
     supported: &[MediaType],

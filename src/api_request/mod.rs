@@ -8,7 +8,7 @@ pub mod payload;
 pub mod preferences;
 pub mod range;
 
-pub use media_types::{negotiate, BodyType, Explain, MediaType};
+pub use media_types::{BodyType, Explain, MediaType};
 pub use preferences::{parse_preferences, CountPref, Preferences, Resolution, ReturnPref, TxPref};
 
 use crate::error::ApiError;
@@ -413,7 +413,13 @@ mod tests {
             MediaType::GeoJson
         );
         assert_eq!(
-            negotiate(Some("text/plain, application/json"), &[MediaType::Json]).unwrap(),
+            negotiate_explain(
+                Some("text/plain, application/json"),
+                &[MediaType::Json],
+                false
+            )
+            .unwrap()
+            .0,
             MediaType::Json
         );
     }
