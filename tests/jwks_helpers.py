@@ -2,6 +2,7 @@
 and a JWKS server on 127.0.0.1 run by the test itself in a thread."""
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -60,8 +61,9 @@ class JwksServer:
     """Serves `keys` as a JWK Set at /.well-known/jwks.json; `down` makes it answer 503;
     `hits` counts the fetches."""
 
-    def __init__(self, keys=()):
+    def __init__(self, keys=(), tls=False):
         self.keys = list(keys)
+        self.tls = tls
         self.down = False
         self.hits = 0
         self.port = free_port()
@@ -86,12 +88,16 @@ class JwksServer:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if tls:
+            self.httpd.socket = self_signed_context().wrap_socket(self.httpd.socket,
+                                                                  server_side=True)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}/.well-known/jwks.json"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/.well-known/jwks.json"
 
     def close(self):
         self.httpd.shutdown()
@@ -102,3 +108,38 @@ def jwks_conf(server, *extra):
     """Cluster settings: keys only from the JWKS URL (no HS secret)."""
     return ["serendb_data_api.jwt_secret = ''",
             f"serendb_data_api.jwks_url = '{server.url}'"] + list(extra)
+
+
+def self_signed_context():
+    """A TLS server context with a self-signed certificate for 127.0.0.1 (trusted by no one)."""
+    import datetime
+    import ipaddress
+    import ssl
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    with tempfile.NamedTemporaryFile("wb", suffix=".pem", delete=False) as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        path = f.name
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(path)
+    finally:
+        os.unlink(path)
+    return ctx

@@ -279,3 +279,19 @@ def test_hs_secret_next_to_a_jwks_url(make_cluster):
         assert_refused(whoami(c, make_jwt(claims(), secret="x" * 40)), 401, "PGRST301")
     finally:
         server.close()
+
+
+def test_https_certificates_are_verified(make_cluster):
+    """The fetch speaks TLS (rustls) and refuses a certificate no public root vouches for."""
+    server = JwksServer([KeyPair("ES256")], tls=True)
+    try:
+        c = make_cluster(name="tls", extra_conf=jwks_conf(server))
+        r = whoami(c, server.keys[0].sign(claims()))
+        body = assert_refused(r, 503, "PGRST300")
+        assert "certificate" in body["details"].lower(), body
+        assert server.hits == 0  # the handshake failed before any request
+        assert c.log().count("cannot fetch the JWKS") == 1
+        # the listener is fine
+        assert c.http("GET", "/rpc/whoami").json() == "anonymous"
+    finally:
+        server.close()
