@@ -4,7 +4,7 @@
 //!
 //!     cargo run --release --no-default-features --example metrics_cost
 
-use serendb_data_api::metrics::Metrics;
+use serendb_data_api::Metrics;
 use std::time::Instant;
 
 const CALLS: u64 = 5_000_000;

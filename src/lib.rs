@@ -32,6 +32,7 @@ pub use api_request::{parse_request, ApiRequest, RawRequest};
 pub use auth::authenticate_with_secret;
 pub use error::ApiError;
 pub use http_server::{encode_response, serve_connection};
+pub use metrics::Metrics;
 pub use parse::{parse_filter, parse_query};
 pub use plan::{plan, Statement};
 pub use respond::{error_response, respond, HttpResponse, QueryResult};
