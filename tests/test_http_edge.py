@@ -6,6 +6,7 @@ The cluster runs with small limits (64 kB bodies and responses, 1 s header and b
 2 s keep-alive) so every limit is reached in well under a second of client work."""
 
 import json
+import os
 import socket
 import time
 
@@ -339,3 +340,28 @@ def test_response_headers_cannot_change_framing(edge):
     r = edge.http("POST", "/rpc/interim_status", body={}, token=tok)
     assert r.status == 500 and r.json()["code"] == "PGRST112", r
     assert_serving(edge)
+
+
+def listener_pid(c):
+    with open(f"{c.data}/postmaster.pid") as f:
+        postmaster = f.readline().strip()
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = f.read().rsplit(")", 1)[1].split()[1]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, IndexError):
+            continue
+        if ppid == postmaster and b"serendb_data_api listener" in cmd:
+            return int(pid)
+    raise AssertionError("no listener process")
+
+
+def test_listener_takes_the_hard_open_file_limit(edge):
+    """Each client connection is a descriptor: the usual soft limit of 1024 would run out near
+    the default server_max_connections."""
+    with open(f"/proc/{listener_pid(edge)}/limits") as f:
+        line = next(l for l in f if l.startswith("Max open files"))
+    soft, hard = line.split()[3:5]
+    assert soft == hard, line

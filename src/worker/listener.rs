@@ -44,6 +44,7 @@ pub extern "C-unwind" fn serendb_data_api_listener_main(_arg: pg_sys::Datum) {
     // No database session at all: whether the database and the authenticator role exist is
     // learnt from the executors (an executor that connected is ready; see Supervisor).
 
+    raise_file_limit();
     let port = guc::SERVER_PORT.get();
     let host = guc::server_host();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -63,6 +64,26 @@ pub extern "C-unwind" fn serendb_data_api_listener_main(_arg: pg_sys::Datum) {
     // Exit code 1: if this was not a shutdown (pg_terminate_backend), the postmaster restarts
     // the listener after its restart time; exit code 0 would unregister it for good.
     unsafe { pg_sys::proc_exit(1) };
+}
+
+/// Postgres processes often start with a soft limit of 1024 open files, barely above the
+/// default `server_max_connections`: every client connection is a descriptor, so take the hard
+/// limit (running out still only makes accept back off).
+fn raise_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a local struct
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                pgrx::log!("serendb_data_api: cannot raise the listener's open file limit");
+            }
+        }
+    }
 }
 
 pub(super) fn bind_tcp(host: &str, port: i32) -> std::io::Result<std::net::TcpListener> {
