@@ -82,7 +82,7 @@ fn serve_in_transaction(
     if stmt.read_only {
         unsafe { pg_sys::XactReadOnly = true };
     }
-    set_request_context(req, auth)?;
+    set_request_context(req, auth, &settings.search_path(&req.schema))?;
     apply_role_settings(&role_settings)?;
     apply_timezone(req)?;
     let params = text_params(&stmt)?;
@@ -216,7 +216,11 @@ fn text_params(stmt: &Statement) -> Result<Vec<Param>, ApiError> {
 }
 
 /// The request's role, claims, method, path, headers and search_path, all transaction-local.
-fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiError> {
+fn set_request_context(
+    req: &ApiRequest,
+    auth: &AuthResult,
+    search_path: &str,
+) -> Result<(), ApiError> {
     let claims = if auth.claims.is_null() {
         String::new()
     } else {
@@ -232,7 +236,6 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
         api_request::Resource::Rpc(n) => format!("/rpc/{n}"),
         api_request::Resource::Root => "/".to_string(),
     };
-    let search_path = format!("{}, public", crate::plan::sql::ident(&req.schema));
     session::set_local("role", &auth.role)?;
     session::set_local("request.jwt.claims", &claims)?;
     session::set_local("request.method", req.method.as_str())?;
@@ -241,7 +244,7 @@ fn set_request_context(req: &ApiRequest, auth: &AuthResult) -> Result<(), ApiErr
         "request.headers",
         &serde_json::Value::Object(headers).to_string(),
     )?;
-    session::set_local("search_path", &search_path)?;
+    session::set_local("search_path", search_path)?;
     Ok(())
 }
 

@@ -43,6 +43,8 @@ static DB_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(-1);
 static DB_TX_END: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"commit"));
 static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_PLAN_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
+static DB_EXTRA_SEARCH_PATH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"public"));
 
 // JWT and JWKS settings (issue 10); the JWKS ones are read by the listener's fetcher too.
 static JWT_SECRET_IS_BASE64: GucSetting<bool> = GucSetting::<bool>::new(false);
@@ -206,6 +208,12 @@ pub fn register() {
         c"",
         &DB_PLAN_ENABLED,
         GucContext::Sighup,
+        GucFlags::default(),
+    );
+    sighup_string(
+        c"serendb_data_api.db_extra_search_path",
+        c"Schemas put on the search_path after the request's schema, comma separated.",
+        &DB_EXTRA_SEARCH_PATH,
         GucFlags::default(),
     );
     register_jwt();
@@ -438,6 +446,7 @@ pub fn snapshot() -> Settings {
         jwks_refetch_min_interval: JWKS_REFETCH_MIN_INTERVAL.get() as i64,
         pre_request: string(&DB_PRE_REQUEST),
         plan_enabled: DB_PLAN_ENABLED.get(),
+        extra_search_path: Settings::parse_list(&string(&DB_EXTRA_SEARCH_PATH).unwrap_or_default()),
     }
 }
 

@@ -62,6 +62,9 @@ pub struct Settings {
     pub pre_request: Option<String>,
     /// `db_plan_enabled`: `Accept: application/vnd.pgrst.plan` answers the EXPLAIN output
     pub plan_enabled: bool,
+    /// `db_extra_search_path`: schemas after the request's own on its search_path (PostgREST's
+    /// default `public`; e.g. `extensions` where PostGIS lives)
+    pub extra_search_path: Vec<String>,
 }
 
 impl Default for Settings {
@@ -85,11 +88,22 @@ impl Default for Settings {
             jwks_refetch_min_interval: 30,
             pre_request: None,
             plan_enabled: false,
+            extra_search_path: vec!["public".into()],
         }
     }
 }
 
 impl Settings {
+    /// The request's search_path: its schema, then `db_extra_search_path`, each quoted (as
+    /// PostgREST sets it).
+    pub fn search_path(&self, schema: &str) -> String {
+        std::iter::once(schema)
+            .chain(self.extra_search_path.iter().map(String::as_str))
+            .map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Splits a comma-separated list (`jwt_iss`), dropping empty items.
     pub fn parse_list(s: &str) -> Vec<String> {
         s.split(',')
@@ -145,6 +159,19 @@ impl Default for ServerLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_path_is_the_schema_then_the_extra_ones_quoted() {
+        let mut s = Settings::default();
+        assert_eq!(s.search_path("api"), "\"api\", \"public\"");
+        s.extra_search_path = Settings::parse_list("extensions, x\"y");
+        assert_eq!(
+            s.search_path("public"),
+            "\"public\", \"extensions\", \"x\"\"y\""
+        );
+        s.extra_search_path = Settings::parse_list("");
+        assert_eq!(s.search_path("public"), "\"public\"");
+    }
 
     #[test]
     fn schemas_are_split_and_trimmed() {

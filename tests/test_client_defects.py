@@ -277,7 +277,13 @@ def test_plan_options_and_for(cluster, plans_on):
         'application/vnd.pgrst.plan+json; for="application/json"; options=buffers; charset=utf-8'
     assert "Shared Hit Blocks" in r.text
     r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=settings"})
-    assert "search_path" in r.json()[0]["Settings"]
+    assert r.json()[0]["Settings"]["search_path"] == '"public", "public"'
+    set_guc(cluster, "db_extra_search_path", "cd_ext, public")
+    try:
+        r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=settings"})
+        assert r.json()[0]["Settings"]["search_path"] == '"public", "cd_ext", "public"'
+    finally:
+        set_guc(cluster, "db_extra_search_path", None)
     r = get(cluster, "/cd_countries", headers={"Accept": PLAN + "+json; options=analyze|wal"})
     assert r.header("Content-Type") == ('application/vnd.pgrst.plan+json; for="application/json"'
                                         '; options=analyze|wal; charset=utf-8')
