@@ -216,7 +216,13 @@ fn parse_resource(path: &str) -> Result<Resource, ApiError> {
     if segments.iter().any(|s| s.contains('\0')) {
         return Err(ApiError::nul_byte());
     }
-    match segments.as_slice() {
+    // supabase-js always talks to `<url>/rest/v1/...` (the Supabase gateway's prefix): accept
+    // that prefix, so `createClient(<our url>, key)` works unmodified.
+    let segments = match segments.as_slice() {
+        [rest, v1, tail @ ..] if rest == "rest" && v1 == "v1" => tail,
+        all => all,
+    };
+    match segments {
         [] => Ok(Resource::Root),
         [name] => Ok(Resource::Relation(name.clone())),
         [rpc, name] if rpc == "rpc" => Ok(Resource::Rpc(name.clone())),
@@ -304,6 +310,29 @@ mod tests {
         assert_eq!(
             code(parse("GET", "/projects/1/tasks", &[])),
             (404, "PGRST125".into())
+        );
+    }
+
+    #[test]
+    fn supabase_js_rest_v1_prefix() {
+        assert_eq!(
+            parse("GET", "/rest/v1/", &[]).unwrap().resource,
+            Resource::Root
+        );
+        assert_eq!(
+            parse("GET", "/rest/v1/items?id=eq.1", &[])
+                .unwrap()
+                .resource,
+            Resource::Relation("items".into())
+        );
+        assert_eq!(
+            parse("POST", "/rest/v1/rpc/f", &[]).unwrap().resource,
+            Resource::Rpc("f".into())
+        );
+        // A table named `rest` stays reachable.
+        assert_eq!(
+            parse("GET", "/rest", &[]).unwrap().resource,
+            Resource::Relation("rest".into())
         );
     }
 
