@@ -10,6 +10,11 @@ APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 libcla
   build-essential pkg-config libssl-dev sudo wrk curl ca-certificates
   python3 python3-pytest python3-yaml python3-jwt python3-cryptography
   postgresql-15-postgis-3)
+# The client suites (tests/test_clients.py, tests/test_notes_e2e.py): a venv for postgrest-py,
+# Chromium for the notes demo's browser test; Node (with npm) from Debian only when no node is
+# installed yet.
+APT_PACKAGES+=(python3-venv chromium fonts-liberation)
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
