@@ -1,7 +1,8 @@
 """Real client libraries against the server, on tests/fixtures/clients_schema.sql in a cluster of
 their own: postgrest-js and supabase-js (Node's test runner, tests/clients/*.test.mjs, installed
 with `npm ci` from tests/clients/package-lock.json) and postgrest-py, sync and async (pytest in a
-venv, tests/clients/postgrest_py/, installed from tests/clients/requirements.txt).
+venv, tests/clients/postgrest_py_suite.py: not named test_*.py, so only that run collects it;
+installed from tests/clients/requirements.txt).
 
 Each suite reports its own tests; a failure here prints the suite's output."""
 
@@ -111,6 +112,6 @@ def test_node_client_suite(clients_cluster, suite):
 
 def test_postgrest_py_sync_and_async(clients_cluster):
     py = python_venv()
-    out = run_suite([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rxX", "--confcutdir=.", "postgrest_py"],
+    out = run_suite([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rxX", "--confcutdir=.", "postgrest_py_suite.py"],
                     client_env(clients_cluster), CLIENTS)
     assert " passed" in out

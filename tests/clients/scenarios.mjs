@@ -7,17 +7,15 @@ import { describe, test } from 'node:test'
 
 import { TOKENS, failed, ids, ok, xfail } from './harness.mjs'
 
-const CHAR_N = 'character(n)/bit(n) filters keep their length (issue 11, developer defects)'
 const GEOJSON = 'Accept: application/geo+json (issue 11, developer defects)'
 const EXPLAIN = 'Accept: application/vnd.pgrst.plan (issue 11, developer defects)'
-const SPREAD_AGG = 'spread with * next to an aggregate in a nested embed (issue 11, developer defects)'
 
 /**
- * connect(token) -> client; anon: the client apps use before sign-in, anonStatus: what a
- * permission error answers it (401 without a JWT, 403 with the anon key: PostgREST's rule);
- * own: { id, iso: [3 codes] } for this client's writes.
+ * connect(token) -> client; anon: the client apps use before sign-in (no JWT, or the anon key:
+ * a JWT for the anonymous role; both count as not signed in: 401 on permission errors);
+ * own: { id, iso: [4 codes] } for this client's writes.
  */
-export function scenarios(label, { connect, anon, anonStatus, own }) {
+export function scenarios(label, { connect, anon, own }) {
   const alice = connect(TOKENS.alice)
   const bob = connect(TOKENS.bob)
   const db = alice
@@ -105,14 +103,14 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
         { country_id: 3, sum: 13960000, count: 1 },
         { country_id: 4, sum: 2219580, count: 1 },
       ])
-      const counts = ok(await db.from('countries').select('name, cities(count)').order('id'))
+      const counts = ok(await db.from('countries').select('name, cities(count)').lt('id', 100).order('id'))
       assert.deepEqual(counts.map((c) => [c.name, c.cities[0].count]),
         [['Algeria', 2], ['France', 2], ['Japan', 1], ['Brazil', 1]])
       const total = ok(await db.from('cities').select('total:population.sum()'))
       assert.deepEqual(total, [{ total: 23829995 }])
     })
 
-    test('aggregates: spread with * next to an aggregate in a nested embed', xfail(SPREAD_AGG, async () => {
+    test('aggregates: spread with * next to an aggregate in a nested embed', async () => {
       const rows = ok(await db.from('users')
         .select('username, messages!messages_sender_fkey(channels(count(), ...channel_details(*)))')
         .eq('username', 'kiwicopple'))
@@ -120,7 +118,7 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
         username: 'kiwicopple',
         messages: [{ channels: { count: 1, id: 1, details: 'Public channel' } }],
       }])
-    }))
+    })
   })
 
   describe(`${label}: filters`, () => {
@@ -172,14 +170,14 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
       assert.deepEqual(rows, [{ name: 'France', cities: [{ name: 'Lyon' }] }])
     })
 
-    test('eq and in on character(n)', xfail(CHAR_N, async () => {
+    test('eq and in on character(n)', async () => {
       assert.deepEqual(ids(await db.from('countries').select('id').eq('iso', 'DZ')), [1])
       assert.deepEqual(ids(await db.from('countries').select('id').in('iso', ['FR', 'JP']).order('id')), [2, 3])
-    }))
+    })
 
-    test('eq on bit(n)', xfail(CHAR_N, async () => {
+    test('eq on bit(n)', async () => {
       assert.deepEqual(ids(await db.from('countries').select('id').eq('flags', '1010')), [1])
-    }))
+    })
   })
 
   describe(`${label}: modifiers and formats`, () => {
@@ -253,10 +251,12 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
   })
 
   describe(`${label}: writes`, () => {
-    const [a, b, c] = [own.id, own.id + 1, own.id + 2]
-    const [isoA, isoB, isoC] = own.iso
+    const [a, b, c, never] = [own.id, own.id + 1, own.id + 2, own.id + 9]
+    const [isoA, isoB, isoC, isoD] = own.iso
+    const cleanUp = () => db.from('countries').delete().gte('id', own.id).lt('id', own.id + 10)
 
-    test('insert, upsert (onConflict, ignoreDuplicates), update and delete with select()', async () => {
+    test('insert, upsert (onConflict, ignoreDuplicates), update and delete with select()', async (t) => {
+      t.after(cleanUp)
       const inserted = ok(await db.from('countries').insert({ id: a, name: 'Atlantis', iso: isoA, flags: '0011' }).select(), 201)
       assert.deepEqual(inserted, [{ id: a, name: 'Atlantis', iso: isoA, flags: '0011', continent: null }])
 
@@ -266,13 +266,15 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
       ]).select('id, continent').order('id'), 201)
       assert.deepEqual(bulk, [{ id: b, continent: null }, { id: c, continent: 'Pacific' }])
 
+      // PostgREST >= 12: 200 when the upsert only updated rows, 201 when it inserted one
       const merged = ok(await db.from('countries').upsert({ id: a, name: 'Atlantis II', iso: isoA }, { onConflict: 'iso' })
-        .select('id, name'), 201)
+        .select('id, name'), 200)
       assert.deepEqual(merged, [{ id: a, name: 'Atlantis II' }])
 
-      const ignored = ok(await db.from('countries')
-        .upsert({ id: a, name: 'ignored', iso: isoA }, { onConflict: 'iso', ignoreDuplicates: true }).select(), 201)
-      assert.deepEqual(ignored, [])
+      const ignored = await db.from('countries')
+        .upsert({ id: a, name: 'ignored', iso: isoA }, { onConflict: 'iso', ignoreDuplicates: true }).select()
+      assert.equal(ignored.error, null)
+      assert.deepEqual(ignored.data, [])
       assert.deepEqual(ok(await db.from('countries').select('name').eq('id', a)), [{ name: 'Atlantis II' }])
 
       const updated = ok(await db.from('countries').update({ continent: 'Atlantic' }).eq('id', a).select('id, continent'))
@@ -291,32 +293,33 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
       assert.deepEqual(ok(await db.from('countries').select('id').in('id', [a, b, c])), [])
     })
 
-    test('constraint errors as the client surfaces them', async () => {
-      failed(await db.from('countries').insert({ id: a, name: 'dup', iso: 'DZ' }), 409, 'Conflict', {
+    test('constraint errors as the client surfaces them', async (t) => {
+      t.after(cleanUp)
+      failed(await db.from('countries').insert({ id: never, name: 'dup', iso: 'DZ' }), 409, 'Conflict', {
         code: '23505',
         message: 'duplicate key value violates unique constraint "countries_iso_key"',
         details: 'Key (iso)=(DZ) already exists.',
         hint: null,
       })
-      failed(await db.from('cities').insert({ id: a, name: 'x', country_id: 999 }), 409, 'Conflict', {
+      failed(await db.from('cities').insert({ id: never, name: 'x', country_id: 999 }), 409, 'Conflict', {
         code: '23503',
         message: 'insert or update on table "cities" violates foreign key constraint "cities_country_id_fkey"',
         details: 'Key (country_id)=(999) is not present in table "countries".',
         hint: null,
       })
-      failed(await db.from('countries').insert({ id: a, iso: isoA }), 400, 'Bad Request', {
+      failed(await db.from('countries').insert({ id: never, iso: isoD }), 400, 'Bad Request', {
         code: '23502',
         message: 'null value in column "name" of relation "countries" violates not-null constraint',
-        details: `Failing row contains (${a}, null, ${isoA}, null, null).`,
+        details: `Failing row contains (${never}, null, ${isoD}, null, null).`,
         hint: null,
       })
-      failed(await db.from('cities').insert({ id: a, name: 'x', country_id: 1, mood: 'angry' }), 400, 'Bad Request', {
+      failed(await db.from('cities').insert({ id: never, name: 'x', country_id: 1, mood: 'angry' }), 400, 'Bad Request', {
         code: '22P02',
         message: 'invalid input value for enum mood: "angry"',
         details: null,
         hint: null,
       })
-      failed(await db.from('cities').insert({ id: a, nope: 1 }), 400, 'Bad Request', {
+      failed(await db.from('cities').insert({ id: never, nope: 1 }), 400, 'Bad Request', {
         code: 'PGRST204',
         message: "Could not find the 'nope' column of 'cities' in the schema cache",
         details: null,
@@ -326,9 +329,9 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
         code: '42703',
         message: 'column cities.nope does not exist',
         details: null,
-        hint: null,
+        hint: 'Perhaps you meant to reference the column "cities.name".', // Postgres's own hint
       })
-      assert.deepEqual(ok(await db.from('countries').select('id').eq('id', a)), [])
+      assert.deepEqual(ok(await db.from('countries').select('id').eq('id', never)), [])
     })
   })
 
@@ -364,7 +367,7 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
 
     test('without a user: permission denied; with a bad signature: 401', async () => {
       const res = await anon.from('todos').select('*')
-      assert.equal(res.status, anonStatus)
+      assert.equal(res.status, 401)
       assert.equal(res.error.code, '42501')
       assert.equal(res.error.message, 'permission denied for table todos')
       const bad = await connect(TOKENS.badSignature).from('todos').select('*')
@@ -393,7 +396,7 @@ export function scenarios(label, { connect, anon, anonStatus, own }) {
     })
 
     test('a volatile function writes over POST and is refused over GET', async () => {
-      const iso = own.iso[0]
+      const iso = own.iso[3]
       const made = ok(await db.rpc('add_country', { name: 'Rpcland', iso }))
       assert.equal(made.name, 'Rpcland')
       assert.equal(made.iso, iso)

@@ -15,7 +15,6 @@ from postgrest.types import CountMethod
 URL = os.environ["API_URL"]
 TOKENS = {"alice": os.environ["TOKEN_ALICE"], "bob": os.environ["TOKEN_BOB"]}
 
-CHAR_N = "character(n)/bit(n) filters keep their length (issue 11, developer defects)"
 EXPLAIN = "Accept: application/vnd.pgrst.plan (issue 11, developer defects)"
 
 
@@ -160,7 +159,6 @@ def test_filter(mode, name, apply, want):
     asyncio.run(main())
 
 
-@pytest.mark.xfail(strict=True, reason=CHAR_N)
 @scenario
 async def test_filters_on_character_n_and_bit_n(ctx):
     db = ctx.db()
@@ -212,6 +210,7 @@ async def test_explain(ctx):
 async def test_writes_with_returning_upsert_and_errors(ctx):
     db = ctx.db()
     base, (iso_a, iso_b) = own(ctx.mode)
+    await ctx.run(db.from_("countries").delete().gte("id", base).lt("id", base + 10))  # an earlier failed run
     r = await ctx.run(db.from_("countries").insert({"id": base, "name": "Atlantis", "iso": iso_a, "flags": "0011"}))
     assert r.data == [{"id": base, "name": "Atlantis", "iso": iso_a, "flags": "0011", "continent": None}]
     r = await ctx.run(db.from_("countries").insert([{"id": base + 1, "name": "Mu", "iso": iso_b},
