@@ -6,11 +6,14 @@ printed).
 Two ways the API can trust the identity provider: its JWKS URL (serendb_data_api.jwks_url, ES256
 tokens: what production does) or the shared HS256 secret."""
 
+import base64
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -20,7 +23,6 @@ from test_clients import CLIENTS, npm_ci, run_suite
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(HERE, "..", "examples", "notes")
-JWKS = "serendb_data_api.jwks_url (developer auth's JWKS issue)"
 
 
 @pytest.fixture
@@ -88,7 +90,6 @@ def test_notes_app_in_chromium_with_hs256_tokens(notes_cluster, tmp_path):
         proc.wait(10)
 
 
-@pytest.mark.xfail(strict=True, reason=f"needs {JWKS}")
 def test_notes_app_in_chromium_with_jwks(notes_cluster, tmp_path):
     proc, url = start_notes_server(notes_cluster, str(tmp_path))
     try:
@@ -100,3 +101,42 @@ def test_notes_app_in_chromium_with_jwks(notes_cluster, tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_run_script_starts_api_schema_idp_and_app():
+    """examples/notes/run.sh, the README's one command (on the installed build): the printed URL
+    serves the app, a demo user signs in, and the API accepts the identity provider's ES256
+    token through jwks_url; `run.sh stop` stops both."""
+    home = tempfile.mkdtemp(prefix="serendb-notes-", dir="/var/tmp")
+    api_port = free_port()
+    pg_port = free_port({api_port})
+    notes_port = free_port({api_port, pg_port})
+    env = dict(os.environ, SERENDB_HOME=home, SERENDB_API_PORT=str(api_port),
+               SERENDB_PG_PORT=str(pg_port), SERENDB_SKIP_BUILD="1", NOTES_PORT=str(notes_port))
+    run = os.path.join(EXAMPLE, "run.sh")
+    try:
+        r = subprocess.run(["bash", run], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        url = f"http://127.0.0.1:{notes_port}/"
+        assert f"open {url}" in r.stdout, r.stdout
+        assert "tokens: jwks" in r.stdout, r.stdout
+        assert b"<title>Notes" in urllib.request.urlopen(url, timeout=10).read()
+        req = urllib.request.Request(f"{url}auth/sign-in", method="POST",
+                                     data=json.dumps({"username": "bob", "password": "bob-demo"}).encode())
+        token = json.load(urllib.request.urlopen(req, timeout=10))["access_token"]
+        assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "ES256"
+        req = urllib.request.Request(f"{url}api/notes?select=title,owner_id",
+                                     headers={"Authorization": f"Bearer {token}"})
+        assert wait_for(lambda: _status(req) == 200, timeout=30), _status(req)
+    finally:
+        subprocess.run(["bash", run, "stop"], env=env, capture_output=True, timeout=120)
+        shutil.rmtree(home, ignore_errors=True)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{notes_port}/", timeout=5)
+
+
+def _status(req):
+    try:
+        return urllib.request.urlopen(req, timeout=10).status
+    except urllib.error.HTTPError as e:
+        return e.code

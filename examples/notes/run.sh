@@ -53,7 +53,10 @@ case "$AUTH" in
 esac
 psql_c "$PG_PORT" postgres "SELECT pg_reload_conf()" >/dev/null
 
-(cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+# postgrest-js for the page, from the lockfile (again only when the lockfile changed)
+if ! [ "$HERE/node_modules/.package-lock.json" -nt "$HERE/package-lock.json" ]; then
+  (cd "$HERE" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 log "starting the notes app on port $NOTES_PORT ($AUTH)"
 NOTES_PORT="$NOTES_PORT" API_URL="http://127.0.0.1:$API_PORT" NOTES_HOME="$HOME_DIR/notes" \
   NOTES_JWT_SECRET="$NOTES_JWT_SECRET" \
