@@ -15,8 +15,6 @@ from postgrest.types import CountMethod
 URL = os.environ["API_URL"]
 TOKENS = {"alice": os.environ["TOKEN_ALICE"], "bob": os.environ["TOKEN_BOB"]}
 
-EXPLAIN = "Accept: application/vnd.pgrst.plan (issue 11, developer defects)"
-
 
 class Ctx:
     def __init__(self, mode):
@@ -196,7 +194,6 @@ async def test_order_range_single_maybe_single_csv_count(ctx):
     assert r.count == max(4, planned.count)  # no db_max_rows: the larger of exact and planned
 
 
-@pytest.mark.xfail(strict=True, reason=EXPLAIN)
 @scenario
 async def test_explain(ctx):
     db = ctx.db()

@@ -5,10 +5,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 
-import { TOKENS, failed, ids, ok, xfail } from './harness.mjs'
+import { TOKENS, failed, ids, ok } from './harness.mjs'
 
-const GEOJSON = 'Accept: application/geo+json (issue 11, developer defects)'
-const EXPLAIN = 'Accept: application/vnd.pgrst.plan (issue 11, developer defects)'
 
 /**
  * connect(token) -> client; anon: the client apps use before sign-in (no JWT, or the anon key:
@@ -211,7 +209,7 @@ export function scenarios(label, { connect, anon, own }) {
       assert.equal(csv, 'id,name,population\n1,Algiers,3415811\n2,Oran,1560329')
     })
 
-    test('geojson()', xfail(GEOJSON, async () => {
+    test('geojson()', async () => {
       const fc = ok(await db.from('cities').select('name, location').eq('id', 3).geojson())
       assert.deepEqual(fc, {
         type: 'FeatureCollection',
@@ -221,16 +219,16 @@ export function scenarios(label, { connect, anon, own }) {
           properties: { name: 'Paris' },
         }],
       })
-    }))
+    })
 
-    test('explain() as text and as json', xfail(EXPLAIN, async () => {
+    test('explain() as text and as json', async () => {
       const text = ok(await db.from('cities').select('name').eq('id', 3).explain())
       assert.equal(typeof text, 'string')
       assert.match(text, /on cities/)
       const json = ok(await db.from('cities').select('name').explain({ format: 'json', analyze: true }))
       assert.ok(Array.isArray(json) && json[0].Plan, JSON.stringify(json))
       assert.equal(typeof json[0]['Execution Time'], 'number')
-    }))
+    })
 
     test('count exact, planned, estimated and head', async () => {
       const exact = await db.from('cities').select('*', { count: 'exact', head: true })
