@@ -20,6 +20,8 @@ ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_notes ON notes FOR SELECT TO authenticated USING (owner = auth.user_id());
 GRANT SELECT ON notes TO authenticated;
 INSERT INTO notes VALUES ('alice', 'a1'), ('bob', 'b1');
+CREATE FUNCTION show_timeout() RETURNS text LANGUAGE sql STABLE AS
+  $$ SELECT current_setting('statement_timeout') $$;
 CREATE FUNCTION count_posts() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM posts $$;
 """
 
@@ -146,6 +148,29 @@ def test_standby_follows_replayed_ddl(pair):
     r = standby.expect_status("/posts?select=mood", 200, token=t, timeout=15)
     assert r.json() == [{"mood": "ok"}]
     assert wait_for(lambda: same(primary, standby, "/posts?select=content,mood", t))
+
+
+def test_role_settings_reach_the_standby_on_pg_reload_conf(pair):
+    """NOTIFY pgrst cannot reach a standby; ALTER ROLE ... SET sends no invalidation, so the
+    standby's executors keep the role settings they read until pg_reload_conf() there."""
+    primary, standby = pair
+    t = primary.token(sub="alice")
+    before = {standby.http("GET", "/rpc/show_timeout", token=t).json() for _ in range(6)}
+    assert "4321ms" not in before
+    primary.psql("ALTER ROLE authenticated SET statement_timeout = '4321ms'")
+    try:
+        assert standby.caught_up()
+        # replayed, but cached in the executors
+        assert {standby.http("GET", "/rpc/show_timeout", token=t).json()
+                for _ in range(6)} == before
+        standby.psql("SELECT pg_reload_conf()")
+        assert wait_for(lambda: all(
+            standby.http("GET", "/rpc/show_timeout", token=t).json() == "4321ms"
+            for _ in range(6)), timeout=10)
+    finally:
+        primary.psql("ALTER ROLE authenticated RESET statement_timeout; NOTIFY pgrst")
+        standby.caught_up()
+        standby.psql("SELECT pg_reload_conf()")
 
 
 def test_standby_never_listens_or_writes(pair):
