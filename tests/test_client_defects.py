@@ -92,6 +92,10 @@ def test_writes_keep_character_n_values_whole(cluster):
                                                               "name": "Italia"},
             prefer="return=representation,resolution=merge-duplicates")
     assert [(c["iso"], c["name"]) for c in ok_json(r, 200)] == [("IT", "Italia")]
+    r = api(cluster, "POST", "/cd_countries", "iso,iso3,name\nNL,NLD,Netherlands\n",
+            headers={"Content-Type": "text/csv"}, prefer="return=representation")
+    assert [(c["iso"], c["iso3"]) for c in ok_json(r, 201)] == [("NL", "NLD")]
+    assert api(cluster, "DELETE", "/cd_countries?iso=eq.NL").status == 204
     r = api(cluster, "POST", "/cd_flags", {"id": 3, "bits": "1111", "vbits": "101"},
             prefer="return=representation")
     assert [(f["bits"], f["vbits"]) for f in ok_json(r, 201)] == [("1111", "101")]
@@ -109,6 +113,9 @@ def test_rpc_arguments_of_type_character_and_bit(cluster):
     assert ok_json(api(cluster, "POST", "/rpc/cd_country", {"code": "FR"})) == "France"
     assert ok_json(get(cluster, "/rpc/cd_flag_bits?b=1010")) == 1
     assert ok_json(api(cluster, "POST", "/rpc/cd_flag_bits", {"b": "0001"})) == 2
+    r = api(cluster, "POST", "/rpc/cd_country", "code=DZ",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert ok_json(r) == "Algeria"
     got = ok_json(api(cluster, "POST", "/rpc/cd_countries_in?select=iso&order=iso",
                       {"wanted": ["DZ", "FR"]}))
     assert got == [{"iso": "DZ"}, {"iso": "FR"}]
