@@ -419,39 +419,18 @@ impl ApiError {
         e
     }
 
-    /// PGRST202: no function with this name and these argument names.
-    pub fn function_not_found(
-        schema: &str,
-        name: &str,
-        args: &[String],
-        hint: Option<String>,
-    ) -> ApiError {
-        let func = format!("{schema}.{name}");
-        let (msg_args, det_args) = if args.is_empty() {
-            (
-                " without parameters".to_string(),
-                " without parameters".to_string(),
-            )
-        } else {
-            (
-                format!("({})", args.join(", ")),
-                format!(
-                    " with parameter{} {}",
-                    if args.len() > 1 { "s" } else { "" },
-                    args.join(", ")
-                ),
-            )
-        };
-        let mut e = ApiError::new(
+    /// PGRST202: no function `func` (`schema.name`) fits the call. `call` is how the message
+    /// shows the call (`(a, b)`, ` without parameters`, or nothing), `searched` what the details
+    /// say was looked for (` with parameters a, b`, ` with a single unnamed text parameter`).
+    pub fn function_not_found(func: &str, call: &str, searched: &str) -> ApiError {
+        ApiError::new(
             404,
             "PGRST202",
-            format!("Could not find the function {func}{msg_args} in the schema cache"),
+            format!("Could not find the function {func}{call} in the schema cache"),
         )
         .with_details(format!(
-            "Searched for the function {func}{det_args}, but no matches were found in the schema cache."
-        ));
-        e.hint = hint;
-        e
+            "Searched for the function {func}{searched}, but no matches were found in the schema cache."
+        ))
     }
 
     /// PGRST203: overloaded functions that cannot be told apart.
@@ -1004,7 +983,7 @@ mod tests {
         let e = ApiError::max_affected_violation(3);
         assert_eq!((e.status, e.code.as_str()), (400, "PGRST124"));
         assert_eq!(e.details.as_deref(), Some("The query affects 3 rows"));
-        let e = ApiError::function_not_found("public", "f", &["a".into(), "b".into()], None);
+        let e = ApiError::function_not_found("public.f", "(a, b)", " with parameters a, b");
         assert_eq!(
             e.message,
             "Could not find the function public.f(a, b) in the schema cache"
@@ -1013,10 +992,14 @@ mod tests {
             e.details.as_deref(),
             Some("Searched for the function public.f with parameters a, b, but no matches were found in the schema cache.")
         );
-        let e = ApiError::function_not_found("public", "f", &[], None);
+        let e = ApiError::function_not_found("public.f", " without parameters", "");
         assert_eq!(
             e.message,
             "Could not find the function public.f without parameters in the schema cache"
+        );
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Searched for the function public.f, but no matches were found in the schema cache.")
         );
     }
 

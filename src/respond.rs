@@ -298,12 +298,11 @@ fn root(req: &ApiRequest, result: &QueryResult) -> Parts {
     (200, headers, body_bytes(result))
 }
 
-fn location(req: &ApiRequest, result: &QueryResult, relation: &str) -> Option<String> {
+fn location(result: &QueryResult, relation: &str) -> Option<String> {
     let loc = result.location.as_deref().filter(|l| !l.is_empty())?;
     if loc.starts_with('/') {
         return Some(loc.to_string());
     }
-    let _ = req;
     let query = loc.trim_start_matches('?');
     let path = utf8_percent_encode_path(relation);
     Some(format!("/{path}?{query}"))
@@ -333,7 +332,7 @@ fn is_representation(req: &ApiRequest) -> bool {
 fn create(req: &ApiRequest, result: &QueryResult, relation: &str) -> Result<Parts, ApiError> {
     fail_not_singular(req, result)?;
     let mut headers = vec![];
-    headers.extend(location(req, result, relation).map(|l| header("Location", l)));
+    headers.extend(location(result, relation).map(|l| header("Location", l)));
     let total = should_count(&req.prefer).then_some(result.page_total);
     headers.push(header("Content-Range", content_range(1, 0, total)));
     headers.extend(preference_applied(

@@ -27,10 +27,6 @@ impl Payload {
     }
 }
 
-pub fn invalid_json() -> ApiError {
-    ApiError::invalid_body("Empty or invalid json")
-}
-
 /// The request's Content-Type as PostgREST names it in errors (`text/plain`).
 pub fn content_mime(req: &ApiRequest) -> String {
     req.header("content-type")
@@ -56,10 +52,7 @@ pub fn table_payload(req: &ApiRequest) -> Result<Payload, ApiError> {
             payload_from_value(Value::Object(obj))
                 .map(|p| with_columns(p, req.query.columns.as_deref()))
         }
-        _ => Err(ApiError::invalid_body(format!(
-            "Content-Type not acceptable: {}",
-            content_mime(req)
-        ))),
+        _ => Err(ApiError::content_type_not_acceptable(&content_mime(req))),
     }
 }
 
@@ -86,11 +79,11 @@ pub fn json_payload(
     columns: Option<&[String]>,
     empty_is_object: bool,
 ) -> Result<Payload, ApiError> {
-    let text = std::str::from_utf8(body).map_err(|_| invalid_json())?;
+    let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid_json_body())?;
     let value: Value = if text.trim().is_empty() && empty_is_object {
         Value::Object(Map::new())
     } else {
-        serde_json::from_str(text).map_err(|_| invalid_json())?
+        serde_json::from_str(text).map_err(|_| ApiError::invalid_json_body())?
     };
     if let Some(cols) = columns {
         let json = match value {
@@ -116,7 +109,7 @@ pub fn payload_from_value(value: Value) -> Result<Payload, ApiError> {
             for item in items {
                 match item {
                     Value::Object(o) => rows.push(o),
-                    _ => return Err(ApiError::invalid_body("All object keys must match")),
+                    _ => return Err(ApiError::keys_do_not_match()),
                 }
             }
             if let Some(first) = rows.first() {
@@ -125,7 +118,7 @@ pub fn payload_from_value(value: Value) -> Result<Payload, ApiError> {
                     .iter()
                     .any(|r| r.len() != keys.len() || !r.keys().all(|k| keys.contains(k)))
                 {
-                    return Err(ApiError::invalid_body("All object keys must match"));
+                    return Err(ApiError::keys_do_not_match());
                 }
             }
             let json = Value::Array(rows.iter().cloned().map(Value::Object).collect()).to_string();
@@ -172,9 +165,7 @@ pub fn csv_rows(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
     for rec in rdr.records() {
         let rec = rec.map_err(|e| ApiError::invalid_body(e.to_string()))?;
         if rec.len() != headers.len() {
-            return Err(ApiError::invalid_body(
-                "All lines must have same number of fields",
-            ));
+            return Err(ApiError::csv_fields_do_not_match());
         }
         let mut obj = Map::new();
         for (h, v) in headers.iter().zip(rec.iter()) {

@@ -134,12 +134,8 @@ fn plan_statement(
         (Resource::Relation(name), Method::Options) => options(req, name, schema),
         (Resource::Root, Method::Get | Method::Head) => openapi::plan_root(req, schema),
         (Resource::Root, Method::Options) => Ok(allow_statement("OPTIONS,GET,HEAD")),
-        (Resource::Root, _) => Err(ApiError::new(
-            405,
-            "PGRST117",
-            "Unsupported HTTP method: the root endpoint only answers GET, HEAD and OPTIONS",
-        )),
-        (Resource::Relation(_), _) => mutate::plan_mutation(req, schema, settings),
+        (Resource::Root, m) => Err(ApiError::unsupported_method(m.as_str())),
+        (Resource::Relation(_), _) => mutate::plan_mutation(req, schema),
         (Resource::Rpc(_), _) => rpc::plan_rpc(req, schema, settings),
     }
 }

@@ -25,14 +25,8 @@ use crate::error::ApiError;
 use crate::parse::ast::{at_path, Filter, Operation, QueryParams, SelectItem, SimpleOp};
 use crate::schema_cache::model::{Column, Table};
 use crate::schema_cache::SchemaCache;
-use crate::settings::Settings;
 
-pub fn plan_mutation(
-    req: &ApiRequest,
-    schema: &SchemaCache,
-    settings: &Settings,
-) -> Result<Statement, ApiError> {
-    let _ = settings;
+pub fn plan_mutation(req: &ApiRequest, schema: &SchemaCache) -> Result<Statement, ApiError> {
     let name = match &req.resource {
         Resource::Relation(name) => name,
         _ => {
@@ -50,13 +44,7 @@ pub fn plan_mutation(
         Method::Put => put_sql(&mut p, req, table)?,
         Method::Patch => update_sql(&mut p, req, table)?,
         Method::Delete => delete_sql(&mut p, req, table)?,
-        _ => {
-            return Err(ApiError::new(
-                405,
-                "PGRST117",
-                "Unsupported HTTP method for this resource",
-            ))
-        }
+        _ => return Err(ApiError::unsupported_method(req.method.as_str())),
     };
     let sql = wrap(&mut p, req, schema, table, &write)?;
     Ok(Statement {
@@ -667,6 +655,7 @@ pub(super) fn root_conditions(
 pub(super) mod tests {
     use super::*;
     use crate::api_request::{parse_request, RawRequest};
+    use crate::settings::Settings;
 
     /// method, target, headers, body
     pub type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
@@ -711,7 +700,7 @@ pub(super) mod tests {
         let sc = cache();
         match req.resource {
             Resource::Rpc(_) => crate::plan::rpc::plan_rpc(&req, &sc, &settings()),
-            _ => plan_mutation(&req, &sc, &settings()),
+            _ => plan_mutation(&req, &sc),
         }
     }
 

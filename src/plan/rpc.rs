@@ -286,12 +286,7 @@ fn request_args(
             Args::Json { payload, raw }
         }
         BodyType::TextPlain | BodyType::OctetStream => Args::Raw(req.body.clone()),
-        BodyType::Other => {
-            return Err(ApiError::invalid_body(format!(
-                "Content-Type not acceptable: {}",
-                content_mime(req)
-            )))
-        }
+        BodyType::Other => return Err(ApiError::content_type_not_acceptable(&content_mime(req))),
     };
     Ok((args, query))
 }
@@ -393,12 +388,12 @@ fn no_function(
     let only_single = is_post && matches!(kind, BodyKind::Text | BodyKind::Bytes);
     let names: Vec<&str> = keys.iter().map(String::as_str).collect();
     let listed = names.join(", ");
-    let message = if only_single {
-        format!("Could not find the function {func} in the schema cache")
+    let call = if only_single {
+        String::new()
     } else if keys.is_empty() {
-        format!("Could not find the function {func} without parameters in the schema cache")
+        " without parameters".to_string()
     } else {
-        format!("Could not find the function {func}({listed}) in the schema cache")
+        format!("({listed})")
     };
     let with_params = if keys.is_empty() {
         " without parameters".to_string()
@@ -416,9 +411,7 @@ fn no_function(
         }
         _ => with_params,
     };
-    let mut err = ApiError::new(404, "PGRST202", message).with_details(format!(
-        "Searched for the function {func}{searched}, but no matches were found in the schema cache."
-    ));
+    let mut err = ApiError::function_not_found(&func, &call, &searched);
     if !only_single {
         let hint = if overloads.is_empty() {
             let candidates: Vec<&str> = schema
