@@ -27,7 +27,7 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code: code.to_string(),
@@ -40,17 +40,17 @@ impl ApiError {
         }
     }
 
-    pub fn with_details(mut self, details: impl Into<String>) -> ApiError {
+    pub(crate) fn with_details(mut self, details: impl Into<String>) -> ApiError {
         self.details = Some(details.into());
         self
     }
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> ApiError {
         self.hint = Some(hint.into());
         self
     }
 
-    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiError {
+    pub(crate) fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiError {
         self.headers.push((name.to_string(), value.into()));
         self
     }
@@ -69,8 +69,9 @@ impl ApiError {
         v.to_string()
     }
 
-    /// The body as a JSON value (what `body()` serializes).
-    pub fn body_json(&self) -> Value {
+    /// The body as a JSON value (what `body()` serializes), for the tests.
+    #[cfg(test)]
+    pub(crate) fn body_json(&self) -> Value {
         match &self.raw_body {
             Some(raw) => serde_json::from_str(raw).unwrap_or(Value::String(raw.clone())),
             None => json!({
@@ -115,19 +116,8 @@ impl ApiError {
 
     // ---- PGRST0xx: connection ------------------------------------------------------------
 
-    /// PGRST000: the database cannot be reached.
-    pub fn connection_error(details: Option<String>) -> ApiError {
-        let mut e = ApiError::new(
-            503,
-            "PGRST000",
-            "Database connection error. Retrying the connection.",
-        );
-        e.details = details;
-        e
-    }
-
     /// PGRST003: no executor became free in time.
-    pub fn acquisition_timeout() -> ApiError {
+    pub(crate) fn acquisition_timeout() -> ApiError {
         ApiError::new(
             504,
             "PGRST003",
@@ -138,12 +128,12 @@ impl ApiError {
     // ---- PGRST1xx: the request -----------------------------------------------------------
 
     /// PGRST100: the query string does not parse.
-    pub fn parse_error(message: impl Into<String>, details: impl Into<String>) -> ApiError {
+    pub(crate) fn parse_error(message: impl Into<String>, details: impl Into<String>) -> ApiError {
         ApiError::new(400, "PGRST100", message).with_details(details)
     }
 
     /// PGRST101: only GET, HEAD and POST (and OPTIONS) call functions.
-    pub fn invalid_rpc_method(method: &str) -> ApiError {
+    pub(crate) fn invalid_rpc_method(method: &str) -> ApiError {
         ApiError::new(
             405,
             "PGRST101",
@@ -152,56 +142,56 @@ impl ApiError {
     }
 
     /// PGRST102: the request body is not valid JSON (or not what the endpoint expects).
-    pub fn invalid_body(message: impl Into<String>) -> ApiError {
+    pub(crate) fn invalid_body(message: impl Into<String>) -> ApiError {
         ApiError::new(400, "PGRST102", message)
     }
 
     /// PGRST102 for a body that is not JSON at all.
-    pub fn invalid_json_body() -> ApiError {
+    pub(crate) fn invalid_json_body() -> ApiError {
         ApiError::invalid_body("Empty or invalid json")
     }
 
     /// PGRST102 for a JSON array whose objects do not all have the same keys.
-    pub fn keys_do_not_match() -> ApiError {
+    pub(crate) fn keys_do_not_match() -> ApiError {
         ApiError::invalid_body("All object keys must match")
     }
 
     /// PGRST102 for a CSV body with ragged lines.
-    pub fn csv_fields_do_not_match() -> ApiError {
+    pub(crate) fn csv_fields_do_not_match() -> ApiError {
         ApiError::invalid_body("All lines must have same number of fields")
     }
 
     /// PGRST102 for a request body media type the endpoint cannot read.
-    pub fn content_type_not_acceptable(mime: &str) -> ApiError {
+    pub(crate) fn content_type_not_acceptable(mime: &str) -> ApiError {
         ApiError::invalid_body(format!("Content-Type not acceptable: {mime}"))
     }
 
     /// PGRST103, the generic form (use the specific constructors below when they fit).
-    pub fn invalid_range(details: impl Into<String>) -> ApiError {
+    pub(crate) fn invalid_range(details: impl Into<String>) -> ApiError {
         ApiError::new(416, "PGRST103", "Requested range not satisfiable").with_details(details)
     }
 
     /// PGRST103: `limit=-1`.
-    pub fn negative_limit() -> ApiError {
+    pub(crate) fn negative_limit() -> ApiError {
         ApiError::invalid_range("Limit should be greater than or equal to zero.")
     }
 
     /// PGRST103: `Range: 5-1`.
-    pub fn lower_gt_upper() -> ApiError {
+    pub(crate) fn lower_gt_upper() -> ApiError {
         ApiError::invalid_range(
             "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
         )
     }
 
     /// PGRST103: the requested offset is past the counted total.
-    pub fn range_out_of_bounds(offset: i64, total: i64) -> ApiError {
+    pub(crate) fn range_out_of_bounds(offset: i64, total: i64) -> ApiError {
         ApiError::invalid_range(format!(
             "An offset of {offset} was requested, but there are only {total} rows."
         ))
     }
 
     /// PGRST105: a PUT whose filters are not exactly the primary key with `eq`.
-    pub fn invalid_filters() -> ApiError {
+    pub(crate) fn invalid_filters() -> ApiError {
         ApiError::new(
             405,
             "PGRST105",
@@ -210,7 +200,7 @@ impl ApiError {
     }
 
     /// PGRST106: Accept-Profile/Content-Profile names a schema that is not exposed.
-    pub fn unacceptable_schema(schema: &str, exposed: &[String]) -> ApiError {
+    pub(crate) fn unacceptable_schema(schema: &str, exposed: &[String]) -> ApiError {
         ApiError::new(406, "PGRST106", format!("Invalid schema: {schema}")).with_hint(format!(
             "Only the following schemas are exposed: {}",
             exposed.join(", ")
@@ -218,7 +208,7 @@ impl ApiError {
     }
 
     /// PGRST107: none of the Accept media types can be produced.
-    pub fn media_type_error<S: AsRef<str>>(accepted: &[S]) -> ApiError {
+    pub(crate) fn media_type_error<S: AsRef<str>>(accepted: &[S]) -> ApiError {
         let list: Vec<&str> = accepted.iter().map(|s| s.as_ref()).collect();
         ApiError::new(
             406,
@@ -231,7 +221,7 @@ impl ApiError {
     }
 
     /// PGRST108: a filter/order/limit names an embed that is not in `select`.
-    pub fn not_embedded(resource: &str) -> ApiError {
+    pub(crate) fn not_embedded(resource: &str) -> ApiError {
         ApiError::new(
             400,
             "PGRST108",
@@ -243,7 +233,7 @@ impl ApiError {
     }
 
     /// PGRST111: `response.headers` is not a JSON array of single-key string objects.
-    pub fn guc_headers_error() -> ApiError {
+    pub(crate) fn guc_headers_error() -> ApiError {
         ApiError::new(
             500,
             "PGRST111",
@@ -252,7 +242,7 @@ impl ApiError {
     }
 
     /// PGRST112: `response.status` is not a status code.
-    pub fn guc_status_error() -> ApiError {
+    pub(crate) fn guc_status_error() -> ApiError {
         ApiError::new(
             500,
             "PGRST112",
@@ -261,7 +251,7 @@ impl ApiError {
     }
 
     /// PGRST114: PUT with limit/offset.
-    pub fn put_limit_not_allowed() -> ApiError {
+    pub(crate) fn put_limit_not_allowed() -> ApiError {
         ApiError::new(
             400,
             "PGRST114",
@@ -270,7 +260,7 @@ impl ApiError {
     }
 
     /// PGRST115: PUT whose body primary key differs from the URL's.
-    pub fn put_matching_pk() -> ApiError {
+    pub(crate) fn put_matching_pk() -> ApiError {
         ApiError::new(
             400,
             "PGRST115",
@@ -279,7 +269,7 @@ impl ApiError {
     }
 
     /// PGRST116: a singular (vnd.pgrst.object) response with `n != 1` rows.
-    pub fn singular(n: i64) -> ApiError {
+    pub(crate) fn singular(n: i64) -> ApiError {
         ApiError::new(
             406,
             "PGRST116",
@@ -289,7 +279,7 @@ impl ApiError {
     }
 
     /// PGRST117: an HTTP method the resource does not support.
-    pub fn unsupported_method(method: &str) -> ApiError {
+    pub(crate) fn unsupported_method(method: &str) -> ApiError {
         ApiError::new(
             405,
             "PGRST117",
@@ -298,7 +288,7 @@ impl ApiError {
     }
 
     /// PGRST118: `order=rel(col)` on a relationship that is not to-one.
-    pub fn related_order_not_to_one(origin: &str, target: &str) -> ApiError {
+    pub(crate) fn related_order_not_to_one(origin: &str, target: &str) -> ApiError {
         ApiError::new(
             400,
             "PGRST118",
@@ -309,18 +299,8 @@ impl ApiError {
         ))
     }
 
-    /// PGRST120: an embed filtered with something else than `is.null`/`not.is.null`.
-    pub fn unacceptable_filter(target: &str) -> ApiError {
-        ApiError::new(
-            400,
-            "PGRST120",
-            format!("Bad operator on the '{target}' embedded resource"),
-        )
-        .with_details("Only is null or not is null filters are allowed on embedded resources")
-    }
-
     /// PGRST122: `handling=strict` with preferences we do not understand.
-    pub fn invalid_preferences<S: AsRef<str>>(invalid: &[S]) -> ApiError {
+    pub(crate) fn invalid_preferences<S: AsRef<str>>(invalid: &[S]) -> ApiError {
         let list: Vec<&str> = invalid.iter().map(|s| s.as_ref()).collect();
         ApiError::new(
             400,
@@ -331,12 +311,12 @@ impl ApiError {
     }
 
     /// PGRST123: aggregates in `select` while they are disabled.
-    pub fn aggregates_not_allowed() -> ApiError {
+    pub(crate) fn aggregates_not_allowed() -> ApiError {
         ApiError::new(400, "PGRST123", "Use of aggregate functions is not allowed")
     }
 
     /// PGRST124: `max-affected` + `handling=strict` and more rows were affected.
-    pub fn max_affected_violation(n: i64) -> ApiError {
+    pub(crate) fn max_affected_violation(n: i64) -> ApiError {
         ApiError::new(
             400,
             "PGRST124",
@@ -346,22 +326,12 @@ impl ApiError {
     }
 
     /// PGRST125: a path that is neither `/`, `/table` nor `/rpc/fn`.
-    pub fn invalid_resource_path() -> ApiError {
+    pub(crate) fn invalid_resource_path() -> ApiError {
         ApiError::new(404, "PGRST125", "Invalid path specified in request URL")
     }
 
-    /// PGRST126: `/` while the OpenAPI output is disabled.
-    pub fn openapi_disabled() -> ApiError {
-        ApiError::new(404, "PGRST126", "Root endpoint metadata is disabled")
-    }
-
-    /// PGRST127: a feature we know about but do not implement.
-    pub fn not_implemented(details: impl Into<String>) -> ApiError {
-        ApiError::new(400, "PGRST127", "Feature not implemented").with_details(details)
-    }
-
     /// PGRST128: `max-affected` + `handling=strict` on a function that does not return a set.
-    pub fn max_affected_rpc_violation() -> ApiError {
+    pub(crate) fn max_affected_rpc_violation() -> ApiError {
         ApiError::new(
             400,
             "PGRST128",
@@ -372,7 +342,7 @@ impl ApiError {
     // ---- PGRST2xx: schema cache ----------------------------------------------------------
 
     /// PGRST200: no relationship for an embed. `hint` is `!hint` of the request, if any.
-    pub fn no_relationship(
+    pub(crate) fn no_relationship(
         parent: &str,
         child: &str,
         embed_hint: Option<&str>,
@@ -395,7 +365,7 @@ impl ApiError {
 
     /// PGRST201: several relationships fit an embed. `details` is PostgREST's array of
     /// `{cardinality, embedding, relationship}` objects; `hints` the `'child!fk'` choices.
-    pub fn ambiguous_relationship(
+    pub(crate) fn ambiguous_relationship(
         parent: &str,
         child: &str,
         details: Value,
@@ -422,7 +392,7 @@ impl ApiError {
     /// PGRST202: no function `func` (`schema.name`) fits the call. `call` is how the message
     /// shows the call (`(a, b)`, ` without parameters`, or nothing), `searched` what the details
     /// say was looked for (` with parameters a, b`, ` with a single unnamed text parameter`).
-    pub fn function_not_found(func: &str, call: &str, searched: &str) -> ApiError {
+    pub(crate) fn function_not_found(func: &str, call: &str, searched: &str) -> ApiError {
         ApiError::new(
             404,
             "PGRST202",
@@ -434,7 +404,7 @@ impl ApiError {
     }
 
     /// PGRST203: overloaded functions that cannot be told apart.
-    pub fn ambiguous_function(candidates: &[String]) -> ApiError {
+    pub(crate) fn ambiguous_function(candidates: &[String]) -> ApiError {
         ApiError::new(
             300,
             "PGRST203",
@@ -447,7 +417,7 @@ impl ApiError {
     }
 
     /// PGRST204: a `columns=` or body key that is not a column.
-    pub fn column_not_found(relation: &str, column: &str) -> ApiError {
+    pub(crate) fn column_not_found(relation: &str, column: &str) -> ApiError {
         ApiError::new(
             400,
             "PGRST204",
@@ -456,7 +426,7 @@ impl ApiError {
     }
 
     /// PGRST205: no such table or view in the schema cache.
-    pub fn table_not_found(schema: &str, name: &str) -> ApiError {
+    pub(crate) fn table_not_found(schema: &str, name: &str) -> ApiError {
         ApiError::new(
             404,
             "PGRST205",
@@ -465,19 +435,19 @@ impl ApiError {
     }
 
     /// 503 while the configured database or the extension is not there yet.
-    pub fn not_ready(message: impl Into<String>) -> ApiError {
+    pub(crate) fn not_ready(message: impl Into<String>) -> ApiError {
         ApiError::new(503, "PGRST002", message)
     }
 
     // ---- PGRST3xx: JWT -------------------------------------------------------------------
 
     /// PGRST300: a JWT was sent but no (usable) secret is configured.
-    pub fn jwt_secret_missing() -> ApiError {
+    pub(crate) fn jwt_secret_missing() -> ApiError {
         ApiError::new(500, "PGRST300", "Server lacks JWT secret")
     }
 
     /// PGRST301: the JWT cannot be decoded or its signature is wrong.
-    pub fn jwt_decode(message: &str, details: Option<&str>) -> ApiError {
+    pub(crate) fn jwt_decode(message: &str, details: Option<&str>) -> ApiError {
         let mut e = ApiError::new(401, "PGRST301", message)
             .with_header("WWW-Authenticate", invalid_token_header(message));
         e.details = details.map(str::to_string);
@@ -485,13 +455,13 @@ impl ApiError {
     }
 
     /// PGRST302: no JWT and no anon role.
-    pub fn jwt_token_required() -> ApiError {
+    pub(crate) fn jwt_token_required() -> ApiError {
         ApiError::new(401, "PGRST302", "Anonymous access is disabled")
             .with_header("WWW-Authenticate", "Bearer")
     }
 
     /// PGRST303: a claim (exp, nbf, iat, aud, ...) is invalid.
-    pub fn jwt_claims(message: &str) -> ApiError {
+    pub(crate) fn jwt_claims(message: &str) -> ApiError {
         ApiError::new(401, "PGRST303", message)
             .with_header("WWW-Authenticate", invalid_token_header(message))
     }
@@ -500,12 +470,12 @@ impl ApiError {
 
     /// A request refused by the HTTP layer itself (malformed framing, too large, too slow, the
     /// server full): PostgREST's error body, with the code `SDA` + the status.
-    pub fn http_edge(status: u16, message: impl Into<String>) -> ApiError {
+    pub(crate) fn http_edge(status: u16, message: impl Into<String>) -> ApiError {
         ApiError::new(status, &format!("SDA{status}"), message)
     }
 
     /// A NUL byte (`%00`) where the request's text goes into Postgres text, as Postgres says it.
-    pub fn nul_byte() -> ApiError {
+    pub(crate) fn nul_byte() -> ApiError {
         ApiError::new(
             400,
             "22021",
@@ -514,7 +484,7 @@ impl ApiError {
     }
 
     /// A response larger than `server_max_response_size` (or than the listener takes).
-    pub fn response_too_large(size: usize, limit: usize) -> ApiError {
+    pub(crate) fn response_too_large(size: usize, limit: usize) -> ApiError {
         ApiError::http_edge(500, "Response too large")
             .with_details(format!(
                 "The response has {size} bytes, the limit is {limit} (serendb_data_api.server_max_response_size)"
@@ -525,7 +495,7 @@ impl ApiError {
     // ---- internal ------------------------------------------------------------------------
 
     /// 500 for a failure of the API itself (never a Postgres error: those keep their SQLSTATE).
-    pub fn internal(message: impl Into<String>) -> ApiError {
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(500, "PGRSTX00", message)
     }
 }

@@ -19,13 +19,13 @@ impl TxEnd {
             _ => TxEnd::Commit,
         }
     }
-    pub fn allows_override(&self) -> bool {
+    pub(crate) fn allows_override(&self) -> bool {
         matches!(
             self,
             TxEnd::CommitAllowOverride | TxEnd::RollbackAllowOverride
         )
     }
-    pub fn default_rollback(&self) -> bool {
+    pub(crate) fn default_rollback(&self) -> bool {
         matches!(self, TxEnd::Rollback | TxEnd::RollbackAllowOverride)
     }
 }
@@ -105,7 +105,7 @@ impl Settings {
     }
 
     /// Splits a comma-separated list (`jwt_iss`), dropping empty items.
-    pub fn parse_list(s: &str) -> Vec<String> {
+    pub(crate) fn parse_list(s: &str) -> Vec<String> {
         s.split(',')
             .map(|p| p.trim().to_string())
             .filter(|p| !p.is_empty())
@@ -113,7 +113,7 @@ impl Settings {
     }
 
     /// Splits a `db_schemas` value such as `public, v2`.
-    pub fn parse_schemas(s: &str) -> Vec<String> {
+    pub(crate) fn parse_schemas(s: &str) -> Vec<String> {
         let v: Vec<String> = s
             .split(',')
             .map(|p| p.trim().to_string())

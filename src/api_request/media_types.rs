@@ -108,7 +108,7 @@ pub(super) const ALL_MEDIA_TYPES: &[MediaType] = &[
 
 impl MediaType {
     /// The media type as PostgREST names it (`toMime`).
-    pub fn mime(&self) -> &'static str {
+    pub(crate) fn mime(&self) -> &'static str {
         match self {
             MediaType::Json => "application/json",
             MediaType::SingleObject => "application/vnd.pgrst.object+json",
@@ -130,7 +130,7 @@ impl MediaType {
     }
 
     /// `application/vnd.pgrst.object+json` with or without `nulls=stripped`.
-    pub fn is_singular(&self) -> bool {
+    pub(crate) fn is_singular(&self) -> bool {
         matches!(
             self,
             MediaType::SingleObject | MediaType::SingleObjectStripped
@@ -138,7 +138,7 @@ impl MediaType {
     }
 
     /// Strip null-valued keys from the JSON objects of the body (`nulls=stripped`).
-    pub fn strips_nulls(&self) -> bool {
+    pub(crate) fn strips_nulls(&self) -> bool {
         matches!(
             self,
             MediaType::SingleObjectStripped | MediaType::ArrayStripped

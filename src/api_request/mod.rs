@@ -60,7 +60,7 @@ impl Method {
     ];
 
     /// The method's name as on the wire (`request.method`, error messages).
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             Method::Get => "GET",
             Method::Head => "HEAD",
@@ -73,7 +73,7 @@ impl Method {
     }
 
     /// A method PostgREST knows (case-sensitive, as HTTP methods are).
-    pub fn parse(s: &str) -> Option<Method> {
+    pub(crate) fn parse(s: &str) -> Option<Method> {
         Method::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
@@ -116,7 +116,7 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k == name)
@@ -134,7 +134,7 @@ impl ApiRequest {
     /// capped by `db_max_rows`; `None` when nothing is skipped or capped.
     ///
     /// [`top_level_range`]: ApiRequest::top_level_range
-    pub fn page(&self, max_rows: Option<i64>) -> Option<(i64, Option<i64>)> {
+    pub(crate) fn page(&self, max_rows: Option<i64>) -> Option<(i64, Option<i64>)> {
         let (offset, limit) = self.top_level_range();
         let limit = [limit, max_rows].into_iter().flatten().min();
         if offset == 0 && limit.is_none() {
@@ -142,10 +142,6 @@ impl ApiRequest {
         } else {
             Some((offset, limit))
         }
-    }
-
-    pub fn is_rpc(&self) -> bool {
-        matches!(self.resource, Resource::Rpc(_))
     }
 }
 

@@ -42,11 +42,7 @@ pub fn plan_rpc(
         Method::Post => false,
         other => return Err(ApiError::invalid_rpc_method(other.as_str())),
     };
-    let overloads: Vec<&Function> = schema
-        .functions
-        .iter()
-        .filter(|f| f.schema == req.schema && &f.name == name)
-        .collect();
+    let overloads: Vec<&Function> = schema.functions_named(&req.schema, name).collect();
     let (args, query) = request_args(req, is_read, &overloads)?;
     let kind = if is_read {
         BodyKind::Other

@@ -152,7 +152,7 @@ impl SchemaCache {
         Ok(sc)
     }
 
-    pub fn build_index(&mut self) {
+    pub(crate) fn build_index(&mut self) {
         self.index = self
             .tables
             .iter()
@@ -161,19 +161,19 @@ impl SchemaCache {
             .collect();
     }
 
-    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+    pub(crate) fn table(&self, schema: &str, name: &str) -> Option<&Table> {
         self.index
             .get(&(schema.to_string(), name.to_string()))
             .map(|&i| &self.tables[i])
     }
 
-    pub fn computed_column(&self, table: &Table, name: &str) -> Option<&ComputedColumn> {
+    pub(crate) fn computed_column(&self, table: &Table, name: &str) -> Option<&ComputedColumn> {
         self.computed_columns
             .iter()
             .find(|c| c.schema == table.schema && c.table == table.name && c.name == name)
     }
 
-    pub fn functions_named<'a>(
+    pub(crate) fn functions_named<'a>(
         &'a self,
         schema: &'a str,
         name: &'a str,
