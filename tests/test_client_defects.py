@@ -343,6 +343,8 @@ def test_plan_errors_are_the_statement_errors(cluster, plans_on):
     assert_error(get(cluster, "/cd_nope", headers={"Accept": PLAN}), 404, "PGRST205")
     assert_error(get(cluster, "/cd_countries?nope=eq.1", headers={"Accept": PLAN}), 400,
                  "42703")
+    # the OpenAPI root has no plan
+    assert_error(get(cluster, "/", headers={"Accept": PLAN}), 406, "PGRST107")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -105,6 +105,10 @@ pub fn plan(
         (Resource::Relation(_) | Resource::Rpc(_), m, Some(explain)) if m != Method::Options => {
             Ok(explained(stmt, explain))
         }
+        // the OpenAPI description has no plan: the plan media type is not available there
+        (Resource::Root, Method::Get | Method::Head, Some(explain)) => {
+            Err(ApiError::media_type_error(&[explain.mime(req.accept)]))
+        }
         _ => Ok(stmt),
     }
 }
@@ -254,6 +258,10 @@ mod tests {
         let mut r = req(Method::Options, Resource::Relation("books".into()));
         r.explain = Some(explain);
         assert_eq!(plan(&r, &sc, &settings).unwrap().explain, None);
+        let mut r = req(Method::Get, Resource::Root);
+        r.explain = Some(explain);
+        let e = plan(&r, &sc, &settings).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (406, "PGRST107"));
     }
 
     #[test]
