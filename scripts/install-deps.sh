@@ -8,7 +8,7 @@ set -euo pipefail
 PGRX_VERSION=0.18.1
 APT_PACKAGES=(postgresql-15 postgresql-server-dev-15 postgresql-client-15 libclang-dev
   build-essential pkg-config libssl-dev sudo wrk curl ca-certificates
-  python3 python3-pytest python3-yaml python3-jwt python3-cryptography
+  python3 python3-pytest python3-yaml python3-jwt python3-cryptography python3-jsonschema
   postgresql-15-postgis-3)
 # The client suites (tests/test_clients.py, tests/test_notes_e2e.py): a venv for postgrest-py,
 # Chromium for the notes demo's browser test; Node (with npm) from Debian only when no node is

@@ -278,6 +278,11 @@ impl ApiError {
         .with_details(format!("The result contains {n} rows"))
     }
 
+    /// PGRST126: `/` while the OpenAPI output is disabled (`openapi_mode = disabled`).
+    pub(crate) fn openapi_disabled() -> ApiError {
+        ApiError::new(404, "PGRST126", "Root endpoint metadata is disabled")
+    }
+
     /// PGRST117: an HTTP method the resource does not support.
     pub(crate) fn unsupported_method(method: &str) -> ApiError {
         ApiError::new(

@@ -3,7 +3,8 @@
 //! Server address, port, worker count and database are fixed at postmaster start; everything
 //! else is reloadable (SIGHUP / `pg_reload_conf()`) and read fresh for every request.
 
-use crate::settings::{ServerLimits, Settings, TxEnd};
+use crate::api_request::media_types::OpenApiVersion;
+use crate::settings::{OpenApiMode, ServerLimits, Settings, TxEnd};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::CString;
 
@@ -56,6 +57,16 @@ pub static JWKS_REFRESH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
 pub static JWKS_REFETCH_MIN_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(30);
 pub static JWKS_FETCH_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5);
 static DB_PRE_REQUEST: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+
+static SERVER_CORS_ALLOWED_ORIGINS: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+static OPENAPI_MODE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
+static OPENAPI_VERSION: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"2.0"));
+static OPENAPI_SERVER_PROXY_URI: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+static OPENAPI_SECURITY_ACTIVE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 pub fn register() {
     // PGC_POSTMASTER settings can only be defined while the library is preloaded; a plain
@@ -217,6 +228,7 @@ pub fn register() {
         GucFlags::default(),
     );
     register_jwt();
+    register_web();
 }
 
 fn register_jwt() {
@@ -397,6 +409,57 @@ pub fn max_response_size() -> usize {
     SERVER_MAX_RESPONSE_SIZE.get().max(0) as usize
 }
 
+/// Browser origins / OpenAPI settings (PostgREST's `server-cors-allowed-origins`,
+/// `openapi-*`; `openapi_version` is ours).
+fn register_web() {
+    for (name, desc, setting) in [
+        (
+            c"serendb_data_api.server_cors_allowed_origins",
+            c"Origins allowed by CORS, comma separated; empty: any origin.",
+            &SERVER_CORS_ALLOWED_ORIGINS,
+        ),
+        (
+            c"serendb_data_api.openapi_mode",
+            c"follow-privileges, ignore-privileges or disabled.",
+            &OPENAPI_MODE,
+        ),
+        (
+            c"serendb_data_api.openapi_version",
+            c"OpenAPI document GET / serves by default: 2.0 (Swagger, as PostgREST) or 3.1.",
+            &OPENAPI_VERSION,
+        ),
+        (
+            c"serendb_data_api.openapi_server_proxy_uri",
+            c"Public URL of the API named in the OpenAPI document.",
+            &OPENAPI_SERVER_PROXY_URI,
+        ),
+    ] {
+        GucRegistry::define_string_guc(
+            name,
+            desc,
+            c"",
+            setting,
+            GucContext::Sighup,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_bool_guc(
+        c"serendb_data_api.openapi_security_active",
+        c"Declare the JWT security scheme in the OpenAPI document.",
+        c"",
+        &OPENAPI_SECURITY_ACTIVE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+/// `server_cors_allowed_origins`, split at commas; empty: any origin.
+pub fn cors_allowed_origins() -> Vec<String> {
+    string(&SERVER_CORS_ALLOWED_ORIGINS)
+        .map(|s| crate::cors::parse_origins(&s))
+        .unwrap_or_default()
+}
+
 fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
     setting
         .get()
@@ -447,6 +510,14 @@ pub fn snapshot() -> Settings {
         pre_request: string(&DB_PRE_REQUEST),
         plan_enabled: DB_PLAN_ENABLED.get(),
         extra_search_path: Settings::parse_list(&string(&DB_EXTRA_SEARCH_PATH).unwrap_or_default()),
+        openapi_mode: OpenApiMode::parse(&string(&OPENAPI_MODE).unwrap_or_default()),
+        openapi_version: string(&OPENAPI_VERSION)
+            .and_then(|v| OpenApiVersion::parse(&v))
+            .unwrap_or_default(),
+        openapi_server_proxy_uri: string(&OPENAPI_SERVER_PROXY_URI),
+        openapi_security_active: OPENAPI_SECURITY_ACTIVE.get(),
+        server_host: server_host(),
+        server_port: SERVER_PORT.get() as u16,
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod api_request;
 mod auth;
+mod cors;
 mod error;
 mod http_server;
 mod ipc;

@@ -65,6 +65,39 @@ pub struct Settings {
     /// `db_extra_search_path`: schemas after the request's own on its search_path (PostgREST's
     /// default `public`; e.g. `extensions` where PostGIS lives)
     pub extra_search_path: Vec<String>,
+    /// `GET /`: what the OpenAPI description shows (PostgREST's `openapi-mode`).
+    pub openapi_mode: OpenApiMode,
+    /// `GET /`: the document served when the Accept header does not ask for a version.
+    pub openapi_version: crate::api_request::media_types::OpenApiVersion,
+    /// `openapi-server-proxy-uri`: the public URL the document names instead of the server's.
+    pub openapi_server_proxy_uri: Option<String>,
+    /// `openapi-security-active`: the document declares the JWT bearer security scheme.
+    pub openapi_security_active: bool,
+    /// the listener's address, named in the document when no proxy URI is set
+    pub server_host: String,
+    pub server_port: u16,
+}
+
+/// PostgREST's `openapi-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenApiMode {
+    /// only the tables and functions the request's role may use
+    #[default]
+    FollowPrivileges,
+    /// every table and function of the schema
+    IgnorePrivileges,
+    /// `GET /` answers 404 PGRST126
+    Disabled,
+}
+
+impl OpenApiMode {
+    pub fn parse(s: &str) -> OpenApiMode {
+        match s.trim() {
+            "ignore-privileges" => OpenApiMode::IgnorePrivileges,
+            "disabled" => OpenApiMode::Disabled,
+            _ => OpenApiMode::FollowPrivileges,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -89,6 +122,12 @@ impl Default for Settings {
             pre_request: None,
             plan_enabled: false,
             extra_search_path: vec!["public".into()],
+            openapi_mode: OpenApiMode::FollowPrivileges,
+            openapi_version: Default::default(),
+            openapi_server_proxy_uri: None,
+            openapi_security_active: false,
+            server_host: "127.0.0.1".into(),
+            server_port: 3000,
         }
     }
 }

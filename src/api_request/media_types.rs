@@ -324,6 +324,56 @@ impl Decoded {
     }
 }
 
+/// Which OpenAPI document `GET /` serves: PostgREST's Swagger 2.0, or OpenAPI 3.1 (our
+/// addition, asked for with `application/openapi+json;version=3.1` or the `openapi_version`
+/// setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenApiVersion {
+    #[default]
+    Swagger2,
+    V31,
+}
+
+impl OpenApiVersion {
+    /// `2.0`/`2` or `3.1`/`3.1.0`/`3` (the setting's values and the media type parameter's).
+    pub fn parse(s: &str) -> Option<OpenApiVersion> {
+        match s.trim().trim_matches('"') {
+            "2" | "2.0" => Some(OpenApiVersion::Swagger2),
+            "3" | "3.1" | "3.1.0" => Some(OpenApiVersion::V31),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /` (PostgREST's `inspectPlan`): the description is produced for
+/// `application/openapi+json`, `application/json` and `*/*`; anything else is 406 PGRST107.
+/// `Some(version)` when the caller asked for one with `application/openapi+json;version=...`,
+/// `None` when the setting decides.
+pub fn negotiate_openapi(accept: Option<&str>) -> Result<Option<OpenApiVersion>, ApiError> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let list = accept_list(accept);
+    for m in &list {
+        let version = m.split(';').skip(1).find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("version")
+                .then(|| v.to_string())
+        });
+        match (essence(m).as_str(), version) {
+            ("application/openapi+json", Some(v)) => match OpenApiVersion::parse(&v) {
+                Some(v) => return Ok(Some(v)),
+                None => continue,
+            },
+            ("application/openapi+json" | "application/json" | "*/*", _) => return Ok(None),
+            _ => {}
+        }
+    }
+    let names: Vec<String> = list.iter().map(|m| decode_media_type(m).name()).collect();
+    Err(ApiError::media_type_error(&names))
+}
+
 /// A media type without its parameters, lower case: `Text/CSV; charset=x` -> `text/csv`.
 pub fn essence(media_type: &str) -> String {
     media_type

@@ -105,6 +105,8 @@ pub struct ApiRequest {
     /// `Accept: application/vnd.pgrst.plan...` (with `db_plan_enabled`): answer the EXPLAIN of
     /// the statement that would answer `accept`
     pub explain: Option<Explain>,
+    /// `GET /`: the OpenAPI version the Accept header asked for (`None`: the setting's)
+    pub openapi_version: Option<media_types::OpenApiVersion>,
     pub content_type: BodyType,
     /// `Range: items=a-b` as (offset, inclusive end). Only read for GET (PostgREST ignores
     /// it for every other method); `None` when absent or not of the form `a-b` / `a-`.
@@ -154,6 +156,10 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
         None => (raw.target.as_str(), ""),
     };
     let resource = parse_resource(path)?;
+    if resource == Resource::Root && settings.openapi_mode == crate::settings::OpenApiMode::Disabled
+    {
+        return Err(ApiError::openapi_disabled());
+    }
     let (schema, profile_given) = select_schema(raw, settings)?;
     let method = parse_method(&raw.method, &resource)?;
     let query = crate::parse::parse_query(query, matches!(resource, Resource::Rpc(_)))?;
@@ -165,8 +171,20 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
     };
     check_range(method, range, &query)?;
 
-    let (accept, explain) =
-        negotiate_explain(raw.header("accept"), ALL_MEDIA_TYPES, settings.plan_enabled)?;
+    // OPTIONS answers no body (PostgREST negotiates nothing for it); `/` has its own types
+    let (accept, explain, openapi_version) = match (&resource, method) {
+        (_, Method::Options) => (MediaType::Json, None, None),
+        (Resource::Root, _) => (
+            MediaType::Json,
+            None,
+            media_types::negotiate_openapi(raw.header("accept"))?,
+        ),
+        _ => {
+            let (accept, explain) =
+                negotiate_explain(raw.header("accept"), ALL_MEDIA_TYPES, settings.plan_enabled)?;
+            (accept, explain, None)
+        }
+    };
     let content_type = raw
         .header("content-type")
         .map(body_type)
@@ -191,6 +209,7 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
         prefer,
         accept,
         explain,
+        openapi_version,
         content_type,
         range,
         headers: raw.headers.clone(),
@@ -374,6 +393,38 @@ mod tests {
         let one = Settings::default();
         let r = parse_request(&raw("GET", "/items", &[]), &one).unwrap();
         assert!(!r.profile_given);
+    }
+
+    #[test]
+    fn root_and_options_negotiation() {
+        use media_types::OpenApiVersion;
+        let root = |a: &str| parse("GET", "/", &[("accept", a)]).map(|r| r.openapi_version);
+        assert_eq!(root("application/openapi+json").unwrap(), None);
+        assert_eq!(root("application/json").unwrap(), None);
+        assert_eq!(root("*/*").unwrap(), None);
+        assert_eq!(
+            root("application/openapi+json;version=3.1").unwrap(),
+            Some(OpenApiVersion::V31)
+        );
+        assert_eq!(
+            root("text/csv, application/openapi+json; version=2.0").unwrap(),
+            Some(OpenApiVersion::Swagger2)
+        );
+        let e = root("text/csv").unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (406, "PGRST107"));
+        assert!(root("application/openapi+json;version=4").is_err());
+        // OPTIONS answers no body: no Accept is refused
+        assert!(parse("OPTIONS", "/items", &[("accept", "application/geo+json")]).is_ok());
+        // a disabled root is 404 whatever the method
+        let off = Settings {
+            openapi_mode: crate::settings::OpenApiMode::Disabled,
+            ..Settings::default()
+        };
+        for m in ["GET", "HEAD", "POST"] {
+            let e = parse_request(&raw(m, "/", &[]), &off).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (404, "PGRST126"));
+        }
+        assert!(parse_request(&raw("GET", "/items", &[]), &off).is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@
 pub mod filter;
 pub mod mutate;
 pub mod openapi;
+pub mod openapi31;
 pub mod read;
 pub mod relationships;
 pub mod result_row;
@@ -136,7 +137,7 @@ fn plan_statement(
             read::plan_read(req, name, schema, settings)
         }
         (Resource::Relation(name), Method::Options) => options(req, name, schema),
-        (Resource::Root, Method::Get | Method::Head) => openapi::plan_root(req, schema),
+        (Resource::Root, Method::Get | Method::Head) => openapi::plan_root(req, schema, settings),
         (Resource::Root, Method::Options) => Ok(allow_statement("OPTIONS,GET,HEAD")),
         (Resource::Root, m) => Err(ApiError::unsupported_method(m.as_str())),
         (Resource::Relation(_), _) => mutate::plan_mutation(req, schema),
@@ -153,7 +154,7 @@ fn options(req: &ApiRequest, name: &str, schema: &SchemaCache) -> Result<Stateme
     if table.insertable {
         allow.push("POST");
     }
-    if table.insertable && table.updatable {
+    if table.insertable && table.updatable && !table.pk.is_empty() {
         allow.push("PUT");
     }
     if table.updatable {
@@ -219,6 +220,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(st.params, vec![Some("OPTIONS,GET,HEAD".to_string())]);
+        // without a primary key there is no PUT
+        let mut no_pk = sc.clone();
+        no_pk
+            .tables
+            .iter_mut()
+            .filter(|t| t.name == "books")
+            .for_each(|t| t.pk.clear());
+        let st = plan(
+            &req(Method::Options, Resource::Relation("books".into())),
+            &no_pk,
+            &settings,
+        )
+        .unwrap();
+        assert_eq!(
+            st.params,
+            vec![Some("OPTIONS,GET,HEAD,POST,PATCH,DELETE".to_string())]
+        );
         let e = plan(
             &req(Method::Get, Resource::Relation("nope".into())),
             &sc,

@@ -38,7 +38,8 @@ pub fn plan_rpc(
         _ => return Err(ApiError::internal("plan_rpc called without a function")),
     };
     let is_read = match req.method {
-        Method::Get | Method::Head => true,
+        // OPTIONS finds the function as GET does (PostgREST's RoutineInfoPlan)
+        Method::Get | Method::Head | Method::Options => true,
         Method::Post => false,
         other => return Err(ApiError::invalid_rpc_method(other.as_str())),
     };
@@ -51,6 +52,13 @@ pub fn plan_rpc(
     };
     let keys = args.keys();
     let func = find_function(schema, &req.schema, name, &overloads, &keys, kind, !is_read)?;
+    if req.method == Method::Options {
+        return Ok(super::allow_statement(if func.volatility == "v" {
+            "OPTIONS,POST"
+        } else {
+            "OPTIONS,GET,HEAD,POST"
+        }));
+    }
     // PostgREST refuses before the call: a single value has no rows for max-affected to limit
     if req.prefer.strict && req.prefer.max_affected.is_some() && !func.returns_set {
         return Err(ApiError::max_affected_rpc_violation());
@@ -167,10 +175,12 @@ fn result_table(schema: &SchemaCache, func: &Function) -> Table {
                 default: None,
                 generated: false,
                 position: i as i32 + 1,
+                ..Column::default()
             })
             .collect(),
         pk: vec![],
         uniques: vec![],
+        ..Table::default()
     }
 }
 

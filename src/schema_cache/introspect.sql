@@ -40,7 +40,7 @@ rels AS (
   WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p')
 ),
 cols AS (
-  SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.attnotnull, a.attgenerated, a.attidentity
+  SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull, a.attgenerated, a.attidentity
   FROM pg_catalog.pg_attribute a
   WHERE a.attrelid IN (SELECT oid FROM rels) AND a.attnum > 0 AND NOT a.attisdropped
 ),
@@ -160,7 +160,13 @@ col_json AS (
           pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident(r.schema) || '.' || pg_catalog.quote_ident(r.name), c.attname))
         END),
       'generated', c.attgenerated = 's' OR c.attidentity = 'a',
-      'position', c.attnum
+      'position', c.attnum,
+      -- for the OpenAPI description
+      'description', pg_catalog.col_description(c.attrelid, c.attnum),
+      'max_length', CASE WHEN c.atttypid IN ('pg_catalog.bpchar'::regtype, 'pg_catalog.varchar'::regtype)
+        AND c.atttypmod > 4 THEN c.atttypmod - 4 END,
+      'enum', (SELECT json_agg(en.enumlabel ORDER BY en.enumsortorder)
+               FROM pg_catalog.pg_enum en WHERE en.enumtypid = c.atttypid)
     ) ORDER BY c.attnum) AS j
   FROM cols c
   JOIN rels r ON r.oid = c.attrelid
@@ -186,7 +192,8 @@ table_json AS (
     'deletable', (r.upd & 16) = 16,
     'columns', coalesce(c.j, '[]'),
     'pk', coalesce(k.pk, '[]'),
-    'uniques', coalesce(k.uniques, '[]')
+    'uniques', coalesce(k.uniques, '[]'),
+    'description', pg_catalog.obj_description(r.oid, 'pg_class')
   ) AS j
   FROM rels r
   LEFT JOIN col_json c ON c.attrelid = r.oid
@@ -235,7 +242,8 @@ function_json AS (
     'return_table', CASE WHEN rc.oid IS NOT NULL THEN json_build_array(rn.nspname, rc.relname) END,
     'returns_composite', rt.typtype = 'c'
       OR (p.prorettype = 'pg_catalog.record'::regtype AND a.outs IS NOT NULL),
-    'volatility', p.provolatile::text
+    'volatility', p.provolatile::text,
+    'description', pg_catalog.obj_description(p.oid, 'pg_proc')
   ) AS j
   FROM procs p
   JOIN typ rt ON rt.oid = p.prorettype

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct Column {
     pub name: String,
     /// `format_type(atttypid, NULL)` for pg_catalog types (`integer`, `text[]`), else
@@ -22,9 +22,18 @@ pub struct Column {
     #[serde(default)]
     pub generated: bool,
     pub position: i32,
+    /// `COMMENT ON COLUMN` (the OpenAPI description)
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `character(n)` / `character varying(n)`: n
+    #[serde(default)]
+    pub max_length: Option<i32>,
+    /// an enum type's labels, in order
+    #[serde(default)]
+    pub r#enum: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct Table {
     pub schema: String,
     pub name: String,
@@ -43,6 +52,9 @@ pub struct Table {
     /// Unique constraints (each a column list), primary key excluded.
     #[serde(default)]
     pub uniques: Vec<Vec<String>>,
+    /// `COMMENT ON TABLE/VIEW` (the OpenAPI description)
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 impl Table {
@@ -98,6 +110,9 @@ pub struct Function {
     pub returns_composite: bool,
     /// `i` immutable, `s` stable, `v` volatile
     pub volatility: String,
+    /// `COMMENT ON FUNCTION` (the OpenAPI description)
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// A function of a relation's schema taking the relation's row as its only argument

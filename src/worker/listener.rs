@@ -257,9 +257,17 @@ fn admit(stream: tokio::net::TcpStream, shared: &Shared, connections: &Connectio
             limits,
             move |raw| {
                 let shared = shared.clone();
+                // CORS wraps everything, errors of the listener's own included (preflights
+                // are answered before any bookkeeping, as PostgREST's middleware does)
+                let origins = guc::cors_allowed_origins();
                 async move {
-                    super::observed::answer(raw, |raw| async move { forward(raw, &shared).await })
-                        .await
+                    crate::cors::serve(raw, &origins, |raw| {
+                        super::observed::answer(
+                            raw,
+                            |raw| async move { forward(raw, &shared).await },
+                        )
+                    })
+                    .await
                 }
             },
         ))
