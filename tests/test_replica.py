@@ -97,7 +97,9 @@ def pair():
     try:
         primary.start()
         primary.psql(VOLATILE_SQL)
-        standby = Standby(primary).start()
+        standby = Standby(primary, extra_conf=[
+            f"serendb_data_api.admin_server_port = {free_port({primary.pg_port, primary.api_port})}"
+        ]).start()
         yield primary, standby
     finally:
         if standby:
@@ -171,6 +173,28 @@ def test_role_settings_reach_the_standby_on_pg_reload_conf(pair):
         primary.psql("ALTER ROLE authenticated RESET statement_timeout; NOTIFY pgrst")
         standby.caught_up()
         standby.psql("SELECT pg_reload_conf()")
+
+
+def admin_get(cluster, path):
+    import http.client as hc
+    port = next(int(line.split("=")[1]) for line in cluster.extra_conf
+                if line.startswith("serendb_data_api.admin_server_port"))
+    c = hc.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        c.close()
+
+
+def test_standby_is_ready_for_a_load_balancer(pair):
+    primary, standby = pair
+    assert admin_get(standby, "/ready")[0] == 200
+    status, body = admin_get(standby, "/metrics")
+    assert status == 200 and "pgrst_db_pool_max 2" in body
+    status, body = admin_get(standby, "/schema_cache")
+    assert status == 200 and '"notes"' in body
 
 
 def test_standby_never_listens_or_writes(pair):
