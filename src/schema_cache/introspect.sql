@@ -4,6 +4,8 @@
 -- matching model::SchemaCache.
 -- Type names are schema-qualified outside pg_catalog so that casts (`$1::<data_type>`) work
 -- whatever the search_path of the request is.
+-- Functions are schema-qualified, and the query runs with search_path = pg_catalog, pg_temp:
+-- nothing a tenant defines (e.g. public.unnest(smallint[])) is ever called from here.
 -- The catalog CTEs are NOT MATERIALIZED so the planner uses the catalogs' statistics and
 -- indexes: materialized, their row estimates explode and push the cost past jit_above_cost
 -- (JIT compilation then takes seconds).
@@ -55,17 +57,17 @@ view_refs AS (
   SELECT x.view_oid, (x.m)[1]::int AS resno, (x.m)[2]::oid AS origtbl, (x.m)[3]::int AS origcol
   FROM (
     SELECT c.view_oid, c.ord,
-      pg_catalog.regexp_match(left(c.chunk, 1000),
+      pg_catalog.regexp_match(pg_catalog.left(c.chunk, 1000),
         '^[^{}]*\} :resno (\d+) (?:[^{}\\]|\\.)* :resorigtbl (\d+) :resorigcol (\d+)') AS m,
-      coalesce(sum(c.balance) OVER (PARTITION BY c.view_oid ORDER BY c.ord
+      coalesce(pg_catalog.sum(c.balance) OVER (PARTITION BY c.view_oid ORDER BY c.ord
                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
         + 2 * (c.ord - 2) AS depth
     FROM (
       SELECT r.ev_class AS view_oid, s.ord, s.chunk,
-        length(translate(s.chunk, '}', '')) - length(translate(s.chunk, '{', '')) AS balance
+        pg_catalog.length(pg_catalog.translate(s.chunk, '}', '')) - pg_catalog.length(pg_catalog.translate(s.chunk, '{', '')) AS balance
       FROM pg_catalog.pg_rewrite r
       JOIN pg_catalog.pg_class vc ON vc.oid = r.ev_class AND vc.relkind IN ('v', 'm')
-      CROSS JOIN LATERAL unnest(pg_catalog.string_to_array(r.ev_action::text, '{TARGETENTRY :expr {VAR '))
+      CROSS JOIN LATERAL pg_catalog.unnest(pg_catalog.string_to_array(r.ev_action::text, '{TARGETENTRY :expr {VAR '))
         WITH ORDINALITY AS s(chunk, ord)
       WHERE r.rulename = '_RETURN'
         -- views in private schemas count too (views over views), the catalogs' own views do not
@@ -120,22 +122,22 @@ rel_keys AS (
   SELECT k.con_oid, k.kind, k.base_oid AS rel_oid,
     ARRAY(
       SELECT a.attname
-      FROM unnest(k.key) WITH ORDINALITY AS u(attnum, ord)
+      FROM pg_catalog.unnest(k.key) WITH ORDINALITY AS u(attnum, ord)
       JOIN pg_catalog.pg_attribute a ON a.attrelid = k.base_oid AND a.attnum = u.attnum
       ORDER BY u.ord) AS cols
   FROM key_sets k
   WHERE k.base_oid IN (SELECT oid FROM rels)
   UNION ALL
-  SELECT k.con_oid, k.kind, m.view_oid, array_agg(a.attname ORDER BY u.ord)
+  SELECT k.con_oid, k.kind, m.view_oid, pg_catalog.array_agg(a.attname ORDER BY u.ord)
   FROM key_sets k
-  CROSS JOIN LATERAL unnest(k.key) WITH ORDINALITY AS u(attnum, ord)
+  CROSS JOIN LATERAL pg_catalog.unnest(k.key) WITH ORDINALITY AS u(attnum, ord)
   JOIN view_map m ON m.base_oid = k.base_oid AND m.base_col = u.attnum
   JOIN pg_catalog.pg_attribute a ON a.attrelid = m.view_oid AND a.attnum = m.view_col
   GROUP BY k.con_oid, k.kind, m.view_oid, k.key
-  HAVING count(*) = cardinality(k.key)
+  HAVING pg_catalog.count(*) = pg_catalog.cardinality(k.key)
 ),
 fk_json AS (
-  SELECT json_build_object(
+  SELECT pg_catalog.json_build_object(
     'name', f.conname,
     'schema', r1.schema, 'table', r1.name, 'columns', a.cols,
     'ref_schema', r2.schema, 'ref_table', r2.name, 'ref_columns', b.cols
@@ -148,7 +150,7 @@ fk_json AS (
   ORDER BY r1.schema, r1.name, f.conname, r2.name
 ),
 col_json AS (
-  SELECT c.attrelid, json_agg(json_build_object(
+  SELECT c.attrelid, pg_catalog.json_agg(pg_catalog.json_build_object(
       'name', c.attname,
       'data_type', t.name,
       'nominal_type', t.nominal,
@@ -176,14 +178,14 @@ col_json AS (
 ),
 key_json AS (
   SELECT k.rel_oid,
-    json_agg(k.cols) FILTER (WHERE k.kind = 'p') -> 0 AS pk,
-    json_agg(k.cols ORDER BY k.cols) FILTER (WHERE k.kind = 'u') AS uniques
+    pg_catalog.json_agg(k.cols) FILTER (WHERE k.kind = 'p') -> 0 AS pk,
+    pg_catalog.json_agg(k.cols ORDER BY k.cols) FILTER (WHERE k.kind = 'u') AS uniques
   FROM rel_keys k
   WHERE k.kind IN ('p', 'u')
   GROUP BY k.rel_oid
 ),
 table_json AS (
-  SELECT json_build_object(
+  SELECT pg_catalog.json_build_object(
     'schema', r.schema,
     'name', r.name,
     'kind', r.kind,
@@ -209,21 +211,22 @@ procs AS NOT MATERIALIZED (
 ),
 args AS (
   SELECT p.oid, a.ord, a.typ, a.mode, coalesce(p.proargnames[a.ord], '') AS name,
-    count(*) FILTER (WHERE a.mode IN ('i', 'b', 'v')) OVER (PARTITION BY p.oid ORDER BY a.ord) AS in_pos,
+    pg_catalog.count(*) FILTER (WHERE a.mode IN ('i', 'b', 'v')) OVER (PARTITION BY p.oid ORDER BY a.ord) AS in_pos,
     p.pronargs, p.pronargdefaults
   FROM procs p
-  CROSS JOIN LATERAL unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]),
-                            coalesce(p.proargmodes, array_fill('i'::"char", ARRAY[p.pronargs])))
+  CROSS JOIN LATERAL ROWS FROM (
+      pg_catalog.unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])),
+      pg_catalog.unnest(coalesce(p.proargmodes, pg_catalog.array_fill('i'::"char", ARRAY[p.pronargs]))))
     WITH ORDINALITY AS a(typ, mode, ord)
 ),
 arg_json AS (
   SELECT a.oid,
-    json_agg(json_build_object(
+    pg_catalog.json_agg(pg_catalog.json_build_object(
       'name', a.name, 'data_type', t.name,
       'has_default', a.in_pos > a.pronargs - a.pronargdefaults,
       'variadic', a.mode = 'v'
     ) ORDER BY a.ord) FILTER (WHERE a.mode IN ('i', 'b', 'v')) AS ins,
-    json_agg(json_build_object(
+    pg_catalog.json_agg(pg_catalog.json_build_object(
       'name', a.name, 'data_type', t.name, 'has_default', false, 'variadic', false
     ) ORDER BY a.ord) FILTER (WHERE a.mode IN ('o', 'b', 't')) AS outs
   FROM args a
@@ -231,7 +234,7 @@ arg_json AS (
   GROUP BY a.oid
 ),
 function_json AS (
-  SELECT json_build_object(
+  SELECT pg_catalog.json_build_object(
     'schema', p.nspname,
     'name', p.proname,
     'oid', p.oid::bigint,
@@ -239,7 +242,7 @@ function_json AS (
     'out_args', coalesce(a.outs, '[]'),
     'return_type', rt.name,
     'returns_set', p.proretset,
-    'return_table', CASE WHEN rc.oid IS NOT NULL THEN json_build_array(rn.nspname, rc.relname) END,
+    'return_table', CASE WHEN rc.oid IS NOT NULL THEN pg_catalog.json_build_array(rn.nspname, rc.relname) END,
     'returns_composite', rt.typtype = 'c'
       OR (p.prorettype = 'pg_catalog.record'::regtype AND a.outs IS NOT NULL),
     'volatility', p.provolatile::text,
@@ -254,7 +257,7 @@ function_json AS (
 ),
 -- Computed columns: functions of a relation's schema taking its row as their only argument.
 computed_json AS (
-  SELECT json_build_object(
+  SELECT pg_catalog.json_build_object(
     'schema', r.schema, 'table', r.name, 'name', p.proname, 'data_type', t.name
   ) AS j
   FROM procs p
@@ -266,7 +269,7 @@ computed_json AS (
 -- Computed relationships: functions taking a relation's row and returning rows of a relation
 -- (embedded by the function's name). `ROWS 1` makes a set-returning one to-one.
 computed_rel_json AS (
-  SELECT json_build_object(
+  SELECT pg_catalog.json_build_object(
     'schema', r.schema, 'table', r.name, 'function', p.proname,
     'target_schema', tr.schema, 'target_table', tr.name,
     'to_one', NOT p.proretset OR p.prorows = 1
@@ -277,13 +280,13 @@ computed_rel_json AS (
   WHERE p.pronargs = 1
   ORDER BY r.schema, r.name, p.proname
 )
-SELECT json_build_object(
+SELECT pg_catalog.json_build_object(
   'postgis_schema', (SELECT n.nspname FROM pg_catalog.pg_extension x
                      JOIN pg_catalog.pg_namespace n ON n.oid = x.extnamespace
                      WHERE x.extname = 'postgis'),
-  'computed_relationships', coalesce((SELECT json_agg(j) FROM computed_rel_json), '[]'),
-  'computed_columns', coalesce((SELECT json_agg(j) FROM computed_json), '[]'),
-  'tables', coalesce((SELECT json_agg(j) FROM table_json), '[]'),
-  'foreign_keys', coalesce((SELECT json_agg(j) FROM fk_json), '[]'),
-  'functions', coalesce((SELECT json_agg(j) FROM function_json), '[]')
+  'computed_relationships', coalesce((SELECT pg_catalog.json_agg(j) FROM computed_rel_json), '[]'),
+  'computed_columns', coalesce((SELECT pg_catalog.json_agg(j) FROM computed_json), '[]'),
+  'tables', coalesce((SELECT pg_catalog.json_agg(j) FROM table_json), '[]'),
+  'foreign_keys', coalesce((SELECT pg_catalog.json_agg(j) FROM fk_json), '[]'),
+  'functions', coalesce((SELECT pg_catalog.json_agg(j) FROM function_json), '[]')
 )

@@ -8,7 +8,7 @@ use pgrx::pg_sys;
 /// `Ok(None)` when the extension is not installed in this database (the API then answers 503).
 pub fn load(schemas: &[String]) -> Result<Option<SchemaCache>, ApiError> {
     let installed = query_row(
-        "SELECT count(*)::text FROM pg_catalog.pg_extension WHERE extname = 'serendb_data_api'",
+        "SELECT pg_catalog.count(*)::pg_catalog.text FROM pg_catalog.pg_extension WHERE extname = 'serendb_data_api'",
         &[],
     )?;
     if installed.first().cloned().flatten().as_deref() != Some("1") {
