@@ -360,8 +360,8 @@ fn load_role_verdict(role: &str) -> Result<RoleVerdict, ApiError> {
         |r: &[Option<String>], i: usize| r.get(i).cloned().flatten().as_deref() == Some("true");
     Ok(match row.first() {
         None => RoleVerdict::Missing,
-        Some(r) if flag(r, 3) => RoleVerdict::AuthenticatorPrivileged,
         Some(r) if flag(r, 0) => RoleVerdict::Privileged,
+        Some(r) if flag(r, 3) => RoleVerdict::AuthenticatorPrivileged,
         Some(r) if flag(r, 1) => {
             let configs: Vec<String> = r
                 .get(2)

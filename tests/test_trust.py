@@ -246,14 +246,16 @@ def test_session_state_does_not_cross_requests(trust):
 
 
 def test_roles_that_reach_server_files_are_refused(trust):
-    """A role granted to the authenticator that is a member of pg_write_server_files gives the
-    authenticator that reach too (a deferred trigger may SET ROLE to it): no request runs,
-    whatever its role, until it is revoked."""
+    """A member of pg_write_server_files is refused as a request role (403). Granted to the
+    authenticator, it gives the authenticator that reach too (a deferred trigger may SET ROLE
+    to it): then no request of any other role runs either (500), until it is revoked."""
     trust.psql("CREATE ROLE filer NOLOGIN; GRANT USAGE ON SCHEMA public TO filer;")
     t = trust.token()
     try:
         trust.psql("GRANT pg_write_server_files TO filer; GRANT filer TO authenticator;")
-        for tok in (trust.token(role="filer"), t, None):
+        r = trust.http("GET", "/rpc/whoami", token=trust.token(role="filer"))
+        assert r.status == 403 and r.json()["code"] == "42501", r
+        for tok in (t, None):
             r = trust.http("GET", "/rpc/whoami", token=tok)
             assert r.status == 500 and r.json()["code"] == "42501", r
     finally:
