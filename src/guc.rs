@@ -6,12 +6,15 @@
 use crate::api_request::media_types::OpenApiVersion;
 use crate::settings::{OpenApiMode, ServerLimits, Settings, TxEnd};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+
+const DEFAULT_DATABASE: &CStr = c"postgres";
+const DEFAULT_SERVER_HOST: &CStr = c"127.0.0.1";
 
 pub static DATABASE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"postgres"));
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_DATABASE));
 pub static SERVER_HOST: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"127.0.0.1"));
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_SERVER_HOST));
 pub static SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(3000);
 pub static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
 
@@ -468,7 +471,7 @@ fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
 }
 
 pub fn database() -> String {
-    string(&DATABASE).unwrap_or_else(|| "postgres".into())
+    string(&DATABASE).unwrap_or_else(|| DEFAULT_DATABASE.to_string_lossy().into_owned())
 }
 
 pub fn plan_cache_bytes() -> usize {
@@ -476,11 +479,13 @@ pub fn plan_cache_bytes() -> usize {
 }
 
 pub fn server_host() -> String {
-    string(&SERVER_HOST).unwrap_or_else(|| "127.0.0.1".into())
+    string(&SERVER_HOST).unwrap_or_else(|| DEFAULT_SERVER_HOST.to_string_lossy().into_owned())
 }
 
 /// The request-time settings, read from the current GUC values.
 pub fn snapshot() -> Settings {
+    // an emptied setting means its default (the same as the GUC's boot value)
+    let defaults = Settings::default();
     let max_rows = DB_MAX_ROWS.get();
     Settings {
         jwt_secret: JWT_SECRET
@@ -488,11 +493,10 @@ pub fn snapshot() -> Settings {
             .map(|c| c.to_string_lossy().into_owned())
             .filter(|s| !s.is_empty()),
         jwt_aud: string(&JWT_AUD),
-        jwt_role_claim_key: string(&JWT_ROLE_CLAIM_KEY).unwrap_or_else(|| ".role".into()),
-        default_role: string(&DEFAULT_ROLE).unwrap_or_else(|| "authenticated".into()),
+        jwt_role_claim_key: string(&JWT_ROLE_CLAIM_KEY).unwrap_or(defaults.jwt_role_claim_key),
+        default_role: string(&DEFAULT_ROLE).unwrap_or(defaults.default_role),
         anon_role: string(&DB_ANON_ROLE),
-        authenticator_role: string(&DB_AUTHENTICATOR_ROLE)
-            .unwrap_or_else(|| "authenticator".into()),
+        authenticator_role: string(&DB_AUTHENTICATOR_ROLE).unwrap_or(defaults.authenticator_role),
         schemas: Settings::parse_schemas(&string(&DB_SCHEMAS).unwrap_or_default()),
         max_rows: if max_rows >= 0 {
             Some(max_rows as i64)
