@@ -2,8 +2,9 @@
 //!
 //! The request pipeline, one module per step:
 //! worker (listener + executors) -> api_request -> auth -> parse -> schema_cache -> plan -> execute -> respond.
-//! Everything except `worker`, `execute`, `spi`, `caches`, `guc` and `schema_cache::load` is
-//! pure Rust and unit-tested without Postgres (`cargo test --no-default-features`).
+//! Everything except `worker`, `execute`, `spi`, `caches`, `session`, `guc` and
+//! `schema_cache::load` is pure Rust and unit-tested without Postgres (`cargo test
+//! --no-default-features`). docs/ARCHITECTURE.md has each module's one job.
 
 // ApiError carries a status, four strings and headers; requests fail rarely and once, so the
 // size of Result<_, ApiError> costs nothing measurable and boxing it would only add noise.
