@@ -10,12 +10,18 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// An invalidation arrived: the cache is checked against the catalog fingerprint.
 static SCHEMA_STALE: AtomicBool = AtomicBool::new(true);
+/// `NOTIFY pgrst` or a SIGHUP: the cache is reloaded whatever the fingerprint says.
+static SCHEMA_FORCE: AtomicBool = AtomicBool::new(true);
 static ROLES_STALE: AtomicBool = AtomicBool::new(true);
 
+/// A loaded schema cache: the `db_schemas` it was loaded for, the cache, and the catalog
+/// fingerprint it was loaded at.
+type Loaded = (Vec<String>, Rc<SchemaCache>, String);
+
 thread_local! {
-    /// the cache and the `db_schemas` it was loaded for
-    static SCHEMA: RefCell<Option<(Vec<String>, Rc<SchemaCache>)>> = const { RefCell::new(None) };
+    static SCHEMA: RefCell<Option<Loaded>> = const { RefCell::new(None) };
     static ROLE_VERDICTS: RefCell<HashMap<String, RoleVerdict>> = RefCell::new(HashMap::new());
 }
 
@@ -103,6 +109,7 @@ pub fn listen_for_reload() {
 /// (`pg_reload_conf()`), which is how a read replica, where NOTIFY cannot reach, is told.
 pub fn mark_stale() {
     SCHEMA_STALE.store(true, Ordering::Relaxed);
+    SCHEMA_FORCE.store(true, Ordering::Relaxed);
     ROLES_STALE.store(true, Ordering::Relaxed);
 }
 
@@ -121,6 +128,7 @@ pub fn process_notifications() {
         return;
     }
     SCHEMA_STALE.store(true, Ordering::Relaxed);
+    SCHEMA_FORCE.store(true, Ordering::Relaxed);
     ROLES_STALE.store(true, Ordering::Relaxed);
     pgrx::PgTryBuilder::new(|| unsafe {
         pg_sys::ffi::pg_guard_ffi_boundary(|| ProcessNotifyInterrupt(false));
@@ -130,30 +138,58 @@ pub fn process_notifications() {
     .execute();
 }
 
-/// The schema cache for `schemas`, reloaded when an invalidation marked it stale. Must run in
-/// a transaction.
+/// The schema cache for `schemas`. After an invalidation (any relcache or pg_proc /
+/// pg_namespace / pg_type change: autovacuum, ANALYZE, TRUNCATE and temp tables send them too)
+/// the catalog fingerprint decides: unchanged keeps the cache and the prepared plans; changed,
+/// or `NOTIFY pgrst` / SIGHUP, reloads. Must run in a transaction.
 pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
     let stale = SCHEMA_STALE.swap(false, Ordering::Relaxed);
+    let force = SCHEMA_FORCE.swap(false, Ordering::Relaxed);
     let current = SCHEMA.with(|s| s.borrow().clone());
-    if let (false, Some((loaded_for, sc))) = (stale, &current) {
+    let mut fingerprint = None;
+    if let (false, Some((loaded_for, sc, loaded_at))) = (force, &current) {
         if loaded_for == schemas {
-            return Ok(sc.clone());
+            if !stale {
+                return Ok(sc.clone());
+            }
+            match catalog_fingerprint() {
+                Ok(now) if &now == loaded_at => return Ok(sc.clone()),
+                Ok(now) => fingerprint = Some(now),
+                Err(e) => {
+                    SCHEMA_STALE.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
         }
     }
     spi::clear_plans();
     let started = std::time::Instant::now();
+    // Taken before the introspection: a change committed in between gives a newer cache
+    // under an older fingerprint, which the change's own invalidation then reloads again.
+    let fingerprint = match fingerprint.map(Ok).unwrap_or_else(catalog_fingerprint) {
+        Ok(f) => f,
+        Err(e) => {
+            SCHEMA_STALE.store(true, Ordering::Relaxed);
+            SCHEMA_FORCE.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+    };
     let loaded = crate::schema_cache::load::load(schemas);
     let ok = matches!(loaded, Ok(Some(_)));
     crate::metrics::get().schema_cache_load(started.elapsed().as_secs_f64(), ok);
     match loaded {
         Ok(Some(sc)) => {
             let sc = Rc::new(sc);
-            SCHEMA.with(|s| *s.borrow_mut() = Some((schemas.to_vec(), sc.clone())));
+            pgrx::debug1!(
+                "serendb_data_api: schema cache loaded (catalog fingerprint {fingerprint})"
+            );
+            SCHEMA.with(|s| *s.borrow_mut() = Some((schemas.to_vec(), sc.clone(), fingerprint)));
             Ok(sc)
         }
         Ok(None) => {
             SCHEMA.with(|s| *s.borrow_mut() = None);
             SCHEMA_STALE.store(true, Ordering::Relaxed);
+            SCHEMA_FORCE.store(true, Ordering::Relaxed);
             Err(
                 ApiError::not_ready("Could not query the database for the schema cache. Retrying.")
                     .with_details(
@@ -163,9 +199,19 @@ pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
         }
         Err(e) => {
             SCHEMA_STALE.store(true, Ordering::Relaxed);
+            SCHEMA_FORCE.store(true, Ordering::Relaxed);
             Err(e)
         }
     }
+}
+
+/// See `schema_cache/fingerprint.sql`.
+fn catalog_fingerprint() -> Result<String, ApiError> {
+    spi::query_row(crate::schema_cache::FINGERPRINT_SQL, &[])?
+        .first()
+        .cloned()
+        .flatten()
+        .ok_or_else(|| ApiError::internal("the catalog fingerprint query returned nothing"))
 }
 
 /// The cached verdict for `key`, or the one `load` finds (then cached).

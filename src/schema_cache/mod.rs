@@ -11,3 +11,7 @@ pub use model::SchemaCache;
 
 /// The introspection query. Takes `$1` = text[] of exposed schemas; returns one json value.
 pub const INTROSPECTION_SQL: &str = include_str!("introspect.sql");
+
+/// A cheap fingerprint of the catalog rows the introspection reads (no parameters; returns
+/// one text value): unchanged means a reload would load the same cache.
+pub const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
