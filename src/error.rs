@@ -117,6 +117,25 @@ impl ApiError {
     // ---- PGRST0xx: connection ------------------------------------------------------------
 
     /// PGRST003: no executor became free in time.
+    /// PGRST001: the executor serving the request went away (it is restarted; the request is
+    /// not retried).
+    pub(crate) fn executor_lost() -> ApiError {
+        ApiError::new(
+            503,
+            "PGRST001",
+            "Database client error. Retrying the connection.",
+        )
+    }
+
+    /// PGRST001: the queue of requests waiting for an executor is full.
+    pub(crate) fn too_many_waiting() -> ApiError {
+        ApiError::new(
+            503,
+            "PGRST001",
+            "Too many requests waiting for the database",
+        )
+    }
+
     pub(crate) fn acquisition_timeout() -> ApiError {
         ApiError::new(
             504,
@@ -446,6 +465,14 @@ impl ApiError {
 
     // ---- PGRST3xx: JWT -------------------------------------------------------------------
 
+    /// PGRST300: the JWKS URL's keys have not been fetched (yet): 503, retry shortly.
+    pub(crate) fn jwks_unavailable(url: &str, why: &str) -> ApiError {
+        ApiError::new(503, "PGRST300", "JWT signing keys are not available yet")
+            .with_details(format!("Fetching the JWKS from {url} failed: {why}"))
+            .with_hint("Retry shortly; the keys are refetched in the background")
+            .with_header("Retry-After", "5")
+    }
+
     /// PGRST300: a JWT was sent but no (usable) secret is configured.
     pub(crate) fn jwt_secret_missing() -> ApiError {
         ApiError::new(500, "PGRST300", "Server lacks JWT secret")
@@ -498,6 +525,44 @@ impl ApiError {
     }
 
     // ---- internal ------------------------------------------------------------------------
+
+    /// 22023: the request's role does not exist (401, as PostgREST).
+    pub(crate) fn role_missing(role: &str) -> ApiError {
+        ApiError::new(401, "22023", format!("role \"{role}\" does not exist"))
+    }
+
+    /// 42501: the request's role may not be assumed (not granted to the authenticator, or
+    /// privileged).
+    pub(crate) fn role_not_allowed(role: &str) -> ApiError {
+        ApiError::new(
+            403,
+            "42501",
+            format!("permission denied to set role \"{role}\""),
+        )
+    }
+
+    /// 42501 as a 500: the authenticator itself could reach a privileged role, so every
+    /// request is refused.
+    pub(crate) fn authenticator_privileged() -> ApiError {
+        ApiError::new(
+            500,
+            "42501",
+            "the authenticator role may switch to a privileged role; requests are refused",
+        )
+    }
+
+    /// 25006 as PostgREST answers a write in a read-only transaction, here a read replica's.
+    pub(crate) fn read_replica_write(message: Option<&str>) -> ApiError {
+        ApiError::new(
+            405,
+            "25006",
+            message.unwrap_or("cannot execute a write on a read replica"),
+        )
+        .with_details(
+            "this server is a read replica (a hot standby in recovery); it serves reads only",
+        )
+        .with_hint("send writes to the primary (set serendb_data_api.primary_url to redirect them)")
+    }
 
     /// 500 for a failure of the API itself (never a Postgres error: those keep their SQLSTATE).
     pub(crate) fn internal(message: impl Into<String>) -> ApiError {

@@ -204,11 +204,7 @@ fn text_params(stmt: &Statement) -> Result<Vec<Param>, ApiError> {
     stmt.params
         .iter()
         .map(|p| match p {
-            Some(s) if s.contains('\0') => Err(ApiError::new(
-                400,
-                "22021",
-                "invalid byte sequence for encoding \"UTF8\": 0x00",
-            )),
+            Some(s) if s.contains('\0') => Err(ApiError::nul_byte()),
             Some(s) => Ok(Param::Text(Some(s.clone()))),
             None => Ok(Param::Text(None)),
         })
@@ -299,16 +295,8 @@ fn check_role(role: &str, settings: &Settings) -> Result<Rc<Vec<(String, String)
     let verdict = caches::role_verdict(key, || load_role_verdict(role))?;
     match verdict {
         RoleVerdict::Allowed(role_settings) => Ok(role_settings),
-        RoleVerdict::Missing => Err(ApiError::new(
-            401,
-            "22023",
-            format!("role \"{role}\" does not exist"),
-        )),
-        RoleVerdict::NotGranted | RoleVerdict::Privileged => Err(ApiError::new(
-            403,
-            "42501",
-            format!("permission denied to set role \"{role}\""),
-        )),
+        RoleVerdict::Missing => Err(ApiError::role_missing(role)),
+        RoleVerdict::NotGranted | RoleVerdict::Privileged => Err(ApiError::role_not_allowed(role)),
         RoleVerdict::AuthenticatorPrivileged => {
             if !AUTHENTICATOR_PROBLEM_LOGGED.swap(true, Ordering::Relaxed) {
                 pgrx::log!(
@@ -318,11 +306,7 @@ fn check_role(role: &str, settings: &Settings) -> Result<Rc<Vec<(String, String)
                     settings.authenticator_role
                 );
             }
-            Err(ApiError::new(
-                500,
-                "42501",
-                "the authenticator role may switch to a privileged role; requests are refused",
-            ))
+            Err(ApiError::authenticator_privileged())
         }
     }
 }

@@ -15,13 +15,7 @@ pub fn is_table_write(method: &str) -> bool {
 
 /// PostgREST's answer to a write in a read-only transaction, saying why.
 pub fn refused(message: Option<&str>) -> ApiError {
-    ApiError::new(
-        405,
-        "25006",
-        message.unwrap_or("cannot execute a write on a read replica"),
-    )
-    .with_details("this server is a read replica (a hot standby in recovery); it serves reads only")
-    .with_hint("send writes to the primary (set serendb_data_api.primary_url to redirect them)")
+    ApiError::read_replica_write(message)
 }
 
 /// `307 Temporary Redirect` to the same path and query on the primary: clients resend the

@@ -24,13 +24,7 @@ pub fn try_set_local(name: &str, value: &str) -> Result<bool, ApiError> {
 
 fn set(name: &str, value: &str, elevel: i32) -> Result<bool, ApiError> {
     let n = CString::new(name).map_err(|_| ApiError::internal("setting name with a NUL byte"))?;
-    let v = CString::new(value).map_err(|_| {
-        ApiError::new(
-            400,
-            "22021",
-            "invalid byte sequence for encoding \"UTF8\": 0x00",
-        )
-    })?;
+    let v = CString::new(value).map_err(|_| ApiError::nul_byte())?;
     let context = if unsafe { pg_sys::superuser() } {
         pg_sys::GucContext::PGC_SUSET
     } else {

@@ -224,10 +224,7 @@ fn keys_unavailable(url: &str, state: Option<&jwks_file::JwksState>) -> ApiError
     let why = state
         .and_then(|s| s.error.clone())
         .unwrap_or_else(|| "no fetch has completed yet".into());
-    let mut e = ApiError::new(503, "PGRST300", "JWT signing keys are not available yet");
-    e.details = Some(format!("Fetching the JWKS from {url} failed: {why}"));
-    e.hint = Some("Retry shortly; the keys are refetched in the background".into());
-    e.with_header("Retry-After", "5")
+    ApiError::jwks_unavailable(url, &why)
 }
 
 #[cfg(test)]

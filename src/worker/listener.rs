@@ -324,22 +324,13 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
             Err(_) => {
                 // The executor died mid-request: the client learns it, the request is not
                 // retried (it may not be idempotent).
-                let _ = job.reply.send(error_response(&executor_lost()));
+                let _ = job.reply.send(error_response(&ApiError::executor_lost()));
                 break;
             }
         }
     }
     metrics.pool_available.fetch_sub(1, Relaxed);
     shared.executors.set(shared.executors.get() - 1);
-}
-
-/// The executor serving a request went away (it is restarted; the request is not retried).
-fn executor_lost() -> ApiError {
-    ApiError::new(
-        503,
-        "PGRST001",
-        "Database client error. Retrying the connection.",
-    )
 }
 
 async fn exchange(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<HttpResponse> {
@@ -368,20 +359,14 @@ pub(super) async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResp
             started,
             reply,
         })
-        .map_err(|_| {
-            ApiError::new(
-                503,
-                "PGRST001",
-                "Too many requests waiting for the database",
-            )
-        })?;
+        .map_err(|_| ApiError::too_many_waiting())?;
     // PostgREST's db-pool-acquisition-timeout: a request that no executor takes in time gets
     // 504 and is dropped from the queue (this runtime is single-threaded, so the timeout and an
     // executor taking the job cannot interleave: either it runs, or it never will).
     let wait = Duration::from_secs(guc::POOL_ACQUISITION_TIMEOUT.get().max(1) as u64);
     match tokio::time::timeout(wait, taken).await {
-        Ok(Ok(())) => answer.await.map_err(|_| executor_lost()),
-        Ok(Err(_)) => Err(executor_lost()),
+        Ok(Ok(())) => answer.await.map_err(|_| ApiError::executor_lost()),
+        Ok(Err(_)) => Err(ApiError::executor_lost()),
         Err(_) => {
             crate::metrics::get().pool_timeout();
             Err(ApiError::acquisition_timeout())
