@@ -295,3 +295,31 @@ def test_waiting_for_the_role_is_quiet_then_serves(make_cluster):
            "GRANT SELECT ON items TO anonymous; INSERT INTO items VALUES (3);")
     r = c.expect_status("/items", 200, timeout=10)
     assert r.json() == [{"id": 3}]
+
+
+def test_authenticator_role_change_reconnects_and_superuser_is_refused(trust):
+    """db_authenticator_role is the executors' session user: a change reconnects them as the
+    new role; a superuser is refused (503, nothing runs), and the old role serves again after."""
+    t = trust.token()
+    session_user = lambda: trust.http("GET", "/rpc/whoami_super", token=t)  # noqa: E731
+
+    def serving_as(role):
+        r = session_user()
+        return r.status == 200 and r.json()["session_user"] == role
+    trust.psql("CREATE ROLE api_auth LOGIN NOINHERIT; GRANT authenticated TO api_auth;")
+    try:
+        trust.psql("ALTER SYSTEM SET serendb_data_api.db_authenticator_role = 'api_auth'; "
+                   "SELECT pg_reload_conf();")
+        assert wait_for(lambda: serving_as("api_auth"), timeout=20), session_user()
+        assert session_user().json()["user"] == "authenticated"
+        trust.psql("ALTER SYSTEM SET serendb_data_api.db_authenticator_role = 'postgres'; "
+                   "SELECT pg_reload_conf();")
+        r = trust.wait_status("/rpc/whoami_super", 503, token=t, timeout=20)
+        assert r.status == 503, r
+        assert wait_for(lambda: "refusing to serve as \"postgres\"" in trust.log(), timeout=10)
+        time.sleep(2)
+        assert trust.http("GET", "/rpc/whoami_super", token=t).status == 503
+    finally:
+        trust.psql("ALTER SYSTEM RESET serendb_data_api.db_authenticator_role; "
+                   "SELECT pg_reload_conf();")
+    assert wait_for(lambda: serving_as("authenticator"), timeout=20), session_user()

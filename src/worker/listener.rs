@@ -35,6 +35,9 @@ pub(super) struct Shared {
     jobs: async_channel::Sender<Job>,
     /// executors currently connected to the listener
     executors: Rc<Cell<usize>>,
+    /// executors that ever connected (an executor that connected and left between two
+    /// supervisor checks still proves the database and the role exist)
+    links_opened: Rc<Cell<u64>>,
 }
 
 #[pgrx::pg_guard]
@@ -116,6 +119,7 @@ async fn run(host: String, port: i32) {
     let shared = Shared {
         jobs: tx,
         executors: Rc::new(Cell::new(0)),
+        links_opened: Rc::new(Cell::new(0)),
     };
 
     // Executors connect here; each connection is served by one task that takes jobs from the
@@ -191,7 +195,7 @@ async fn run(host: String, port: i32) {
                 }
                 ticks += 1;
                 if ticks % 10 == 1 {
-                    supervisor.check(shared.executors.get());
+                    supervisor.check(shared.executors.get(), shared.links_opened.get());
                 } else if shared.executors.get() > 0 {
                     // the probe connected: the other executors start at once
                     supervisor.start_unstarted();
@@ -301,12 +305,24 @@ fn postmaster_gone() -> bool {
 /// Forwards jobs to one executor, one at a time, until the executor goes away.
 async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job>, shared: Shared) {
     shared.executors.set(shared.executors.get() + 1);
+    shared.links_opened.set(shared.links_opened.get() + 1);
     let metrics = crate::metrics::get();
     metrics.pool_available.fetch_add(1, Relaxed);
     loop {
-        let job = match jobs.recv().await {
-            Ok(j) => j,
-            Err(_) => break,
+        let job = tokio::select! {
+            job = jobs.recv() => match job {
+                Ok(j) => j,
+                Err(_) => break,
+            },
+            // An idle executor sends nothing: readable means it went away (it exited, e.g.
+            // to reconnect as another authenticator). Leaving now keeps the count of connected
+            // executors true, which tells the supervisor whether the API is ready.
+            _ = stream.readable() => {
+                match stream.try_read(&mut [0u8; 1]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    _ => break,
+                }
+            }
         };
         // The client was already told 504 (queue timeout) or went away: never run it.
         if job.started.send(()).is_err() {
@@ -387,6 +403,11 @@ struct Supervisor {
     failures: u32,
     /// checks to skip before the next probe
     wait: u32,
+    /// slot 0 was started as a probe (not ready then); an executor that served and ended
+    /// is no failed probe
+    probing: bool,
+    /// `Shared::links_opened` at the last check
+    links_seen: u64,
     waiting_logged: bool,
 }
 
@@ -405,6 +426,8 @@ impl Supervisor {
             slots: (0..n).map(|_| None).collect(),
             failures: 0,
             wait: 0,
+            probing: false,
+            links_seen: 0,
             waiting_logged: false,
         }
     }
@@ -420,7 +443,8 @@ impl Supervisor {
     }
 
     /// Called about once a second with the number of executors connected to the listener.
-    fn check(&mut self, connected: usize) {
+    fn check(&mut self, connected: usize, links_opened: u64) {
+        let probe_connected = std::mem::replace(&mut self.links_seen, links_opened) != links_opened;
         if connected > 0 {
             if self.failures > 0 || self.waiting_logged {
                 pgrx::log!(
@@ -430,6 +454,7 @@ impl Supervisor {
             }
             self.failures = 0;
             self.wait = 0;
+            self.probing = false;
             self.waiting_logged = false;
             let need: Vec<usize> = (0..self.slots.len())
                 .filter(|&i| Self::stopped(&self.slots[i]))
@@ -443,7 +468,8 @@ impl Supervisor {
         if !Self::stopped(&self.slots[0]) {
             return;
         }
-        if self.slots[0].take().is_some() {
+        let was_probe = std::mem::take(&mut self.probing);
+        if self.slots[0].take().is_some() && was_probe && !probe_connected {
             // the probe ended without connecting to the listener
             self.failures += 1;
             self.wait = if self.failures < FAST_PROBES {
@@ -468,6 +494,7 @@ impl Supervisor {
         let verbose = self.failures == 0
             || (self.failures >= FAST_PROBES && self.failures.is_multiple_of(PROBES_PER_LOG));
         self.start(0, verbose);
+        self.probing = true;
     }
 
     /// Starts the slots that have no executor yet (not those whose executor stopped: they are
