@@ -132,7 +132,8 @@ class Cluster:
 
     # ---- lifecycle --------------------------------------------------------------------
 
-    def start(self):
+    def make_dirs(self):
+        """A temp dir the cluster owner can write, with data/ and the log file inside."""
         self.tmp = tempfile.mkdtemp(prefix=f"serendb-test-{self.name}-", dir="/tmp")
         os.chmod(self.tmp, 0o755)
         if os.geteuid() == 0:
@@ -140,6 +141,23 @@ class Cluster:
             os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
         self.data = os.path.join(self.tmp, "data")
         self.logfile = os.path.join(self.tmp, "postgres.log")
+
+    def append_conf(self, lines):
+        # Appended as the owner: the data dir is mode 700.
+        subprocess.run(_as_owner(["tee", "-a", os.path.join(self.data, "postgresql.conf")]),
+                       input="\n".join(lines) + "\n", text=True, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def pg_ctl_start(self, what="postgres"):
+        r = subprocess.run(
+            _as_owner([f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", "60",
+                       "start"]), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{what} did not start:\n{r.stdout}{r.stderr}\n{self.log()}")
+        self.started = True
+
+    def start(self):
+        self.make_dirs()
         self.pg_port = free_port()
         self.api_port = free_port({self.pg_port})
         subprocess.run(
@@ -161,16 +179,8 @@ class Cluster:
             f"serendb_data_api.db_anon_role = '{self.anon_role}'",
             f"serendb_data_api.workers = {self.workers}",
         ] + self.extra_conf
-        # Appended as the owner: the data dir is mode 700.
-        subprocess.run(_as_owner(["tee", "-a", os.path.join(self.data, "postgresql.conf")]),
-                       input="\n".join(conf) + "\n", text=True, check=True,
-                       stdout=subprocess.DEVNULL)
-        r = subprocess.run(
-            _as_owner([f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", "60",
-                       "start"]), capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"postgres did not start:\n{r.stdout}{r.stderr}\n{self.log()}")
-        self.started = True
+        self.append_conf(conf)
+        self.pg_ctl_start()
         if self.create_database:
             self.psql(f"CREATE DATABASE {self.database}", db="postgres")
             if self.create_extension:

@@ -2,15 +2,12 @@
 reads with the same schema cache, JWT and RLS, refuses writes (or redirects them to the
 primary), follows replayed DDL, and takes writes after promotion without a restart."""
 
-import os
-import pwd
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import PG_BIN, PG_USER, Cluster, _as_owner, free_port, wait_for
+from conftest import PG_BIN, Cluster, _as_owner, free_port, wait_for
 
 VOLATILE_SQL = """
 CREATE FUNCTION add_post(content text) RETURNS bigint LANGUAGE sql AS $$
@@ -37,13 +34,7 @@ class Standby(Cluster):
         self.primary = primary
 
     def start(self):
-        self.tmp = tempfile.mkdtemp(prefix=f"serendb-test-{self.name}-", dir="/tmp")
-        os.chmod(self.tmp, 0o755)
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam(PG_USER)
-            os.chown(self.tmp, pw.pw_uid, pw.pw_gid)
-        self.data = os.path.join(self.tmp, "data")
-        self.logfile = os.path.join(self.tmp, "postgres.log")
+        self.make_dirs()
         self.pg_port = free_port({self.primary.pg_port, self.primary.api_port})
         self.api_port = free_port({self.pg_port, self.primary.pg_port, self.primary.api_port})
         subprocess.run(
@@ -56,24 +47,14 @@ class Standby(Cluster):
             f"unix_socket_directories = '{self.tmp}'",
             f"serendb_data_api.server_port = {self.api_port}",
         ] + self.extra_conf
-        subprocess.run(_as_owner(["tee", "-a", os.path.join(self.data, "postgresql.conf")]),
-                       input="\n".join(conf) + "\n", text=True, check=True,
-                       stdout=subprocess.DEVNULL)
-        r = subprocess.run(
-            _as_owner([f"{PG_BIN}/pg_ctl", "-D", self.data, "-l", self.logfile, "-w", "-t", "60",
-                       "start"]), capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError(f"standby did not start:\n{r.stdout}{r.stderr}\n{self.log()}")
-        self.started = True
+        self.append_conf(conf)
+        self.pg_ctl_start("standby")
         self.wait_ready()
         return self
 
     def set(self, **settings):
         """Append settings to postgresql.conf and reload (ALTER SYSTEM needs a primary)."""
-        lines = [f"serendb_data_api.{k} = '{v}'" for k, v in settings.items()]
-        subprocess.run(_as_owner(["tee", "-a", os.path.join(self.data, "postgresql.conf")]),
-                       input="\n".join(lines) + "\n", text=True, check=True,
-                       stdout=subprocess.DEVNULL)
+        self.append_conf([f"serendb_data_api.{k} = '{v}'" for k, v in settings.items()])
         self.psql("SELECT pg_reload_conf()")
 
     def promote(self):
