@@ -20,17 +20,14 @@ THREADS="${BENCH_THREADS:-2}"
 WORKERS="${BENCH_WORKERS:-2}"
 command -v wrk >/dev/null || die "wrk is missing: run scripts/install-deps.sh"
 
-TMP="$(mktemp -d /tmp/serendb-bench-replicas.XXXXXX)"
-chmod 755 "$TMP"
-mkdir -p "$TMP/p" "$TMP/s"
-chmod 755 "$TMP/p" "$TMP/s"
-[ "$(id -u)" = "0" ] && chown "$PG_USER" "$TMP" "$TMP/p" "$TMP/s"
-PRIMARY="$TMP/p/data"
-STANDBY="$TMP/s/data"
+P_DIR="$(pg_tmpdir serendb-bench-primary)"
+S_DIR="$(pg_tmpdir serendb-bench-standby)"
+PRIMARY="$P_DIR/data"
+STANDBY="$S_DIR/data"
 cleanup() {
   [ -f "$STANDBY/PG_VERSION" ] && cluster_stop "$STANDBY"
   [ -f "$PRIMARY/PG_VERSION" ] && cluster_stop "$PRIMARY"
-  rm -rf "$TMP"
+  rm -rf "$P_DIR" "$S_DIR"
 }
 trap cleanup EXIT INT TERM
 
@@ -43,7 +40,7 @@ CONF=("serendb_data_api.workers = $WORKERS" "max_connections = 200" "synchronous
 
 cluster_init "$PRIMARY"
 cluster_configure "$PRIMARY" "$P_PORT" "$P_API" bench "$SECRET" "" "${CONF[@]}"
-cluster_start "$PRIMARY" "$TMP/p/postgres.log"
+cluster_start "$PRIMARY" "$P_DIR/postgres.log"
 psql_c "$P_PORT" postgres "CREATE DATABASE bench"
 psql_c "$P_PORT" bench "CREATE EXTENSION serendb_data_api"
 psql_c "$P_PORT" bench "$SEED_SQL"
@@ -57,7 +54,7 @@ log "cloning the standby (pg_basebackup -R)"
 out="$(as_pg "$PG_BIN/pg_basebackup" -D "$STANDBY" -h 127.0.0.1 -p "$P_PORT" -U postgres -R \
   -X stream -c fast --no-sync 2>&1)" || { printf '%s\n' "$out" >&2; die "pg_basebackup failed"; }
 cluster_configure "$STANDBY" "$S_PORT" "$S_API" bench "$SECRET" "" "${CONF[@]}"
-cluster_start "$STANDBY" "$TMP/s/postgres.log"
+cluster_start "$STANDBY" "$S_DIR/postgres.log"
 wait_http "$S_API" /posts 60
 [ "$(psql_c "$S_PORT" bench "SELECT pg_is_in_recovery()" -At)" = "t" ] || die "not a standby"
 
@@ -74,11 +71,11 @@ wrk_rps() {  # port
 
 log "GET $TARGET: ${DURATION}s, $CONNS connections per server, $WORKERS executors per server"
 alone="$(wrk_rps "$P_API")"
-wrk_rps "$P_API" >"$TMP/p.rps" &
-wrk_rps "$S_API" >"$TMP/s.rps"
+wrk_rps "$P_API" >"$P_DIR/rps" &
+wrk_rps "$S_API" >"$S_DIR/rps"
 wait
-p="$(cat "$TMP/p.rps")"
-s="$(cat "$TMP/s.rps")"
+p="$(cat "$P_DIR/rps")"
+s="$(cat "$S_DIR/rps")"
 printf '\n%-36s %12s\n' "GET one post by primary key" "req/s"
 printf '%-36s %12.0f\n' "primary alone" "$alone"
 printf '%-36s %12.0f\n' "primary + standby: primary" "$p"

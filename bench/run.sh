@@ -17,9 +17,7 @@ WORKERS="${BENCH_WORKERS:-2}"
 command -v wrk >/dev/null || die "wrk is missing: run scripts/install-deps.sh"
 command -v "$PG_BIN/pgbench" >/dev/null || die "pgbench is missing ($PG_BIN/pgbench)"
 
-TMP="$(mktemp -d /tmp/serendb-bench.XXXXXX)"
-chmod 755 "$TMP"
-[ "$(id -u)" = "0" ] && chown "$PG_USER" "$TMP"
+TMP="$(pg_tmpdir serendb-bench)"
 DATA="$TMP/data"
 LOGFILE="$TMP/postgres.log"
 cleanup() {

@@ -21,9 +21,7 @@ BIG_TABLES="${SC_BIG_TABLES:-10000}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 command -v "$PG_BIN/pgbench" >/dev/null || die "pgbench is missing ($PG_BIN/pgbench)"
 
-TMP="$(mktemp -d /tmp/serendb-bench-sc.XXXXXX)"
-chmod 755 "$TMP"
-[ "$(id -u)" = "0" ] && chown "$PG_USER" "$TMP"
+TMP="$(pg_tmpdir serendb-bench-sc)"
 DATA="$TMP/data"
 LOGFILE="$TMP/postgres.log"
 cleanup() {

@@ -119,6 +119,16 @@ gen_secret() {
 # shellcheck disable=SC2034 # used by the scripts that source this file
 SEED_SQL="$(cat "$REPO_ROOT/scripts/seed.sql")"
 
+# A fresh directory under /tmp (prefix $1) that the cluster owner can write: clusters, their
+# logs and sockets live in it.
+pg_tmpdir() {
+  local dir
+  dir="$(mktemp -d "/tmp/$1.XXXXXX")"
+  chmod 755 "$dir"
+  if [ "$(id -u)" = "0" ]; then chown "$PG_USER" "$dir"; fi
+  printf '%s\n' "$dir"
+}
+
 # cluster_init DIR: initdb DIR as the cluster owner (DIR's parents must be traversable by it)
 # and make postgresql.conf include serendb_data_api.conf, which cluster_configure (re)writes.
 cluster_init() {
