@@ -71,6 +71,47 @@ static OPENAPI_SERVER_PROXY_URI: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 static OPENAPI_SECURITY_ACTIVE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// Reloadable (`pg_reload_conf()`) settings: every one but the few fixed at postmaster start.
+fn sighup_string(
+    name: &'static CStr,
+    desc: &'static CStr,
+    setting: &'static GucSetting<Option<CString>>,
+    flags: GucFlags,
+) {
+    GucRegistry::define_string_guc(name, desc, c"", setting, GucContext::Sighup, flags);
+}
+
+fn sighup_int(
+    name: &'static CStr,
+    desc: &'static CStr,
+    setting: &'static GucSetting<i32>,
+    min: i32,
+    max: i32,
+    flags: GucFlags,
+) {
+    GucRegistry::define_int_guc(
+        name,
+        desc,
+        c"",
+        setting,
+        min,
+        max,
+        GucContext::Sighup,
+        flags,
+    );
+}
+
+fn sighup_bool(name: &'static CStr, desc: &'static CStr, setting: &'static GucSetting<bool>) {
+    GucRegistry::define_bool_guc(
+        name,
+        desc,
+        c"",
+        setting,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
 pub fn register() {
     // PGC_POSTMASTER settings can only be defined while the library is preloaded; a plain
     // `LOAD` or CREATE EXTENSION in a session would fail otherwise.
@@ -123,33 +164,23 @@ pub fn register() {
         );
     }
     register_operations();
-    GucRegistry::define_int_guc(
+    sighup_int(
         c"serendb_data_api.db_pool_acquisition_timeout",
         c"Seconds a request waits for a free executor before 504 PGRST003.",
-        c"",
         &POOL_ACQUISITION_TIMEOUT,
         1,
         3600,
-        GucContext::Sighup,
         GucFlags::UNIT_S,
     );
     register_server_limits();
-    GucRegistry::define_int_guc(
+    sighup_int(
         c"serendb_data_api.plan_cache_size",
         c"Memory for cached prepared plans, per executor (least recently used evicted).",
-        c"",
         &PLAN_CACHE_SIZE,
         0,
         1024 * 1024,
-        GucContext::Sighup,
         GucFlags::UNIT_KB,
     );
-    let sighup_string = |name: &'static std::ffi::CStr,
-                         desc: &'static std::ffi::CStr,
-                         setting: &'static GucSetting<Option<CString>>,
-                         flags: GucFlags| {
-        GucRegistry::define_string_guc(name, desc, c"", setting, GucContext::Sighup, flags);
-    };
     sighup_string(
         c"serendb_data_api.jwt_secret",
         c"Secret for HS256/384/512 JWT verification (at least 32 characters).",
@@ -192,14 +223,12 @@ pub fn register() {
         &DB_SCHEMAS,
         GucFlags::default(),
     );
-    GucRegistry::define_int_guc(
+    sighup_int(
         c"serendb_data_api.db_max_rows",
         c"Upper bound of rows in any response; -1: unlimited.",
-        c"",
         &DB_MAX_ROWS,
         -1,
         i32::MAX,
-        GucContext::Sighup,
         GucFlags::default(),
     );
     sighup_string(
@@ -208,21 +237,15 @@ pub fn register() {
         &DB_TX_END,
         GucFlags::default(),
     );
-    GucRegistry::define_bool_guc(
+    sighup_bool(
         c"serendb_data_api.db_aggregates_enabled",
         c"Allow aggregate functions in select.",
-        c"",
         &DB_AGGREGATES_ENABLED,
-        GucContext::Sighup,
-        GucFlags::default(),
     );
-    GucRegistry::define_bool_guc(
+    sighup_bool(
         c"serendb_data_api.db_plan_enabled",
         c"Answer Accept: application/vnd.pgrst.plan with the request's EXPLAIN output.",
-        c"",
         &DB_PLAN_ENABLED,
-        GucContext::Sighup,
-        GucFlags::default(),
     );
     sighup_string(
         c"serendb_data_api.db_extra_search_path",
@@ -235,29 +258,10 @@ pub fn register() {
 }
 
 fn register_jwt() {
-    let sighup_int = |name: &'static std::ffi::CStr,
-                      desc: &'static std::ffi::CStr,
-                      setting: &'static GucSetting<i32>,
-                      min: i32,
-                      max: i32| {
-        GucRegistry::define_int_guc(
-            name,
-            desc,
-            c"",
-            setting,
-            min,
-            max,
-            GucContext::Sighup,
-            GucFlags::UNIT_S,
-        );
-    };
-    GucRegistry::define_bool_guc(
+    sighup_bool(
         c"serendb_data_api.jwt_secret_is_base64",
         c"jwt_secret is base64-encoded.",
-        c"",
         &JWT_SECRET_IS_BASE64,
-        GucContext::Sighup,
-        GucFlags::default(),
     );
     for (name, desc, setting) in [
         (
@@ -276,14 +280,7 @@ fn register_jwt() {
             &DB_PRE_REQUEST,
         ),
     ] {
-        GucRegistry::define_string_guc(
-            name,
-            desc,
-            c"",
-            setting,
-            GucContext::Sighup,
-            GucFlags::default(),
-        );
+        sighup_string(name, desc, setting, GucFlags::default());
     }
     sighup_int(
         c"serendb_data_api.jwt_leeway",
@@ -291,6 +288,7 @@ fn register_jwt() {
         &JWT_LEEWAY,
         0,
         3600,
+        GucFlags::UNIT_S,
     );
     sighup_int(
         c"serendb_data_api.jwt_cache_max_lifetime",
@@ -298,6 +296,7 @@ fn register_jwt() {
         &JWT_CACHE_MAX_LIFETIME,
         0,
         86400,
+        GucFlags::UNIT_S,
     );
     sighup_int(
         c"serendb_data_api.jwks_refresh_interval",
@@ -305,6 +304,7 @@ fn register_jwt() {
         &JWKS_REFRESH_INTERVAL,
         10,
         86400,
+        GucFlags::UNIT_S,
     );
     sighup_int(
         c"serendb_data_api.jwks_refetch_min_interval",
@@ -312,6 +312,7 @@ fn register_jwt() {
         &JWKS_REFETCH_MIN_INTERVAL,
         1,
         3600,
+        GucFlags::UNIT_S,
     );
     sighup_int(
         c"serendb_data_api.jwks_fetch_timeout",
@@ -319,6 +320,7 @@ fn register_jwt() {
         &JWKS_FETCH_TIMEOUT,
         1,
         60,
+        GucFlags::UNIT_S,
     );
 }
 
@@ -328,24 +330,7 @@ pub fn jwks_url() -> Option<String> {
 }
 
 fn register_server_limits() {
-    let int = |name: &'static std::ffi::CStr,
-               desc: &'static std::ffi::CStr,
-               setting: &'static GucSetting<i32>,
-               min: i32,
-               max: i32,
-               flags: GucFlags| {
-        GucRegistry::define_int_guc(
-            name,
-            desc,
-            c"",
-            setting,
-            min,
-            max,
-            GucContext::Sighup,
-            flags,
-        );
-    };
-    int(
+    sighup_int(
         c"serendb_data_api.server_max_connections",
         c"Open client connections; more get 503 at once.",
         &SERVER_MAX_CONNECTIONS,
@@ -353,7 +338,7 @@ fn register_server_limits() {
         1_000_000,
         GucFlags::default(),
     );
-    int(
+    sighup_int(
         c"serendb_data_api.server_max_body_size",
         c"Largest request body; larger ones get 413 before they are read.",
         &SERVER_MAX_BODY_SIZE,
@@ -361,7 +346,7 @@ fn register_server_limits() {
         crate::http_server::MAX_BODY as i32,
         GucFlags::UNIT_BYTE,
     );
-    int(
+    sighup_int(
         c"serendb_data_api.server_max_response_size",
         c"Largest response body; larger responses become a 500 error.",
         &SERVER_MAX_RESPONSE_SIZE,
@@ -369,7 +354,7 @@ fn register_server_limits() {
         crate::ipc::MAX_RESPONSE_BODY as i32,
         GucFlags::UNIT_BYTE,
     );
-    int(
+    sighup_int(
         c"serendb_data_api.server_header_timeout",
         c"Time a client has to send a request's headers (408 after).",
         &SERVER_HEADER_TIMEOUT,
@@ -377,7 +362,7 @@ fn register_server_limits() {
         3_600_000,
         GucFlags::UNIT_MS,
     );
-    int(
+    sighup_int(
         c"serendb_data_api.server_body_timeout",
         c"Time a client has to send a request body, or to take part of a response.",
         &SERVER_BODY_TIMEOUT,
@@ -385,7 +370,7 @@ fn register_server_limits() {
         3_600_000,
         GucFlags::UNIT_MS,
     );
-    int(
+    sighup_int(
         c"serendb_data_api.server_keepalive_timeout",
         c"Time an idle keep-alive connection stays open.",
         &SERVER_KEEPALIVE_TIMEOUT,
@@ -437,22 +422,12 @@ fn register_web() {
             &OPENAPI_SERVER_PROXY_URI,
         ),
     ] {
-        GucRegistry::define_string_guc(
-            name,
-            desc,
-            c"",
-            setting,
-            GucContext::Sighup,
-            GucFlags::default(),
-        );
+        sighup_string(name, desc, setting, GucFlags::default());
     }
-    GucRegistry::define_bool_guc(
+    sighup_bool(
         c"serendb_data_api.openapi_security_active",
         c"Declare the JWT security scheme in the OpenAPI document.",
-        c"",
         &OPENAPI_SECURITY_ACTIVE,
-        GucContext::Sighup,
-        GucFlags::default(),
     );
 }
 
@@ -535,13 +510,10 @@ static SERVER_TRACE_HEADER: GucSetting<Option<CString>> = GucSetting::<Option<CS
 static PRIMARY_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 fn register_operations() {
-    GucRegistry::define_bool_guc(
+    sighup_bool(
         c"serendb_data_api.server_timing_enabled",
         c"Add a Server-Timing header (jwt, parse, plan, transaction, response) to responses.",
-        c"",
         &SERVER_TIMING_ENABLED,
-        GucContext::Sighup,
-        GucFlags::default(),
     );
     for (name, desc, setting) in [
         (
@@ -560,7 +532,7 @@ fn register_operations() {
             &PRIMARY_URL,
         ),
     ] {
-        GucRegistry::define_string_guc(name, desc, c"", setting, GucContext::Sighup, GucFlags::default());
+        sighup_string(name, desc, setting, GucFlags::default());
     }
 }
 
