@@ -2,13 +2,17 @@
 //! check, with the invalidation callbacks and `NOTIFY pgrst` handling that mark them stale.
 
 use crate::error::ApiError;
-use crate::schema_cache::SchemaCache;
+use crate::schema_cache::{shared, SchemaCache};
 use crate::spi;
 use pgrx::pg_sys;
+use std::cell::Cell;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
 /// An invalidation arrived: the cache is checked against the catalog fingerprint.
 static SCHEMA_STALE: AtomicBool = AtomicBool::new(true);
@@ -23,6 +27,16 @@ type Loaded = (Vec<String>, Rc<SchemaCache>, String);
 thread_local! {
     static SCHEMA: RefCell<Option<Loaded>> = const { RefCell::new(None) };
     static ROLE_VERDICTS: RefCell<HashMap<String, RoleVerdict>> = RefCell::new(HashMap::new());
+    /// When this executor was last told to reload whatever the fingerprint says (its start,
+    /// `NOTIFY pgrst`, SIGHUP): a published document must be newer.
+    static FORCED_AT: Cell<SystemTime> = const { Cell::new(SystemTime::UNIX_EPOCH) };
+}
+
+/// A reload that the fingerprint cannot veto.
+fn force_reload() {
+    SCHEMA_STALE.store(true, Ordering::Relaxed);
+    SCHEMA_FORCE.store(true, Ordering::Relaxed);
+    FORCED_AT.set(SystemTime::now());
 }
 
 /// Whether a request may assume a role.
@@ -57,6 +71,8 @@ unsafe extern "C-unwind" fn roles_changed(_arg: pg_sys::Datum, _cacheid: i32, _h
 
 /// Registers the invalidation callbacks. Call once per executor.
 pub fn install() {
+    // A (re)started executor reads the catalog afresh, as before caches were shared.
+    force_reload();
     unsafe {
         pg_sys::CacheRegisterRelcacheCallback(Some(relcache_changed), pg_sys::Datum::from(0));
         for cache in [
@@ -108,8 +124,7 @@ pub fn listen_for_reload() {
 /// The schema cache and role settings are read again before the next request: on a SIGHUP
 /// (`pg_reload_conf()`), which is how a read replica, where NOTIFY cannot reach, is told.
 pub fn mark_stale() {
-    SCHEMA_STALE.store(true, Ordering::Relaxed);
-    SCHEMA_FORCE.store(true, Ordering::Relaxed);
+    force_reload();
     ROLES_STALE.store(true, Ordering::Relaxed);
 }
 
@@ -127,8 +142,7 @@ pub fn process_notifications() {
     if unsafe { std::ptr::read_volatile(&raw const notifyInterruptPending) } == 0 {
         return;
     }
-    SCHEMA_STALE.store(true, Ordering::Relaxed);
-    SCHEMA_FORCE.store(true, Ordering::Relaxed);
+    force_reload();
     ROLES_STALE.store(true, Ordering::Relaxed);
     pgrx::PgTryBuilder::new(|| unsafe {
         pg_sys::ffi::pg_guard_ffi_boundary(|| ProcessNotifyInterrupt(false));
@@ -141,7 +155,9 @@ pub fn process_notifications() {
 /// The schema cache for `schemas`. After an invalidation (any relcache or pg_proc /
 /// pg_namespace / pg_type change: autovacuum, ANALYZE, TRUNCATE and temp tables send them too)
 /// the catalog fingerprint decides: unchanged keeps the cache and the prepared plans; changed,
-/// or `NOTIFY pgrst` / SIGHUP, reloads. Must run in a transaction.
+/// or `NOTIFY pgrst` / SIGHUP, reloads: from the document another executor published for this
+/// fingerprint when there is one (`schema_cache::shared`), else by introspection, which is then
+/// published. Must run in a transaction.
 pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
     let stale = SCHEMA_STALE.swap(false, Ordering::Relaxed);
     let force = SCHEMA_FORCE.swap(false, Ordering::Relaxed);
@@ -163,26 +179,13 @@ pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
         }
     }
     spi::clear_plans();
-    let started = std::time::Instant::now();
-    // Taken before the introspection: a change committed in between gives a newer cache
-    // under an older fingerprint, which the change's own invalidation then reloads again.
-    let fingerprint = match fingerprint.map(Ok).unwrap_or_else(catalog_fingerprint) {
-        Ok(f) => f,
-        Err(e) => {
-            SCHEMA_STALE.store(true, Ordering::Relaxed);
-            SCHEMA_FORCE.store(true, Ordering::Relaxed);
-            return Err(e);
-        }
-    };
-    let loaded = crate::schema_cache::load::load(schemas);
-    let ok = matches!(loaded, Ok(Some(_)));
-    crate::metrics::get().schema_cache_load(started.elapsed().as_secs_f64(), ok);
+    let loaded = fingerprint
+        .map(Ok)
+        .unwrap_or_else(catalog_fingerprint)
+        .and_then(|f| load(schemas, &f));
     match loaded {
-        Ok(Some(sc)) => {
+        Ok(Some((sc, fingerprint))) => {
             let sc = Rc::new(sc);
-            pgrx::debug1!(
-                "serendb_data_api: schema cache loaded (catalog fingerprint {fingerprint})"
-            );
             SCHEMA.with(|s| *s.borrow_mut() = Some((schemas.to_vec(), sc.clone(), fingerprint)));
             Ok(sc)
         }
@@ -203,6 +206,134 @@ pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
             Err(e)
         }
     }
+}
+
+/// How long an executor waits for another one's introspection of the same catalog state
+/// before running its own (a load of 10,000 tables takes about a second).
+const LOAD_LOCK_PATIENCE: Duration = Duration::from_secs(30);
+
+/// The cache for the catalog at `fingerprint` and the fingerprint it was actually read at
+/// (an introspection may see a newer catalog than the fingerprint taken before it).
+fn load(schemas: &[String], fingerprint: &str) -> Result<Option<(SchemaCache, String)>, ApiError> {
+    let key = shared::Key {
+        database: unsafe { pg_sys::MyDatabaseId }.to_u32(),
+        schemas: schemas.to_vec(),
+    };
+    let not_before = FORCED_AT.get();
+    let dir = shared_dir();
+    let mut _lock = None;
+    if let Some(dir) = &dir {
+        if let Some(sc) = from_shared(dir, &key, fingerprint, not_before) {
+            return Ok(Some(sc));
+        }
+        // Another executor may be loading this very catalog state: wait for its document.
+        let waiting = Instant::now();
+        _lock = shared::lock(dir, &key, LOAD_LOCK_PATIENCE, interrupts);
+        let waited = waiting.elapsed().as_secs_f64();
+        if waited > 0.001 {
+            crate::metrics::get().schema_cache_load_wait(waited);
+        }
+        if _lock.is_some() {
+            if let Some(sc) = from_shared(dir, &key, fingerprint, not_before) {
+                return Ok(Some(sc));
+            }
+        }
+    }
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let parsed = crate::schema_cache::load::introspect(schemas).and_then(|doc| {
+        doc.map(|doc| {
+            SchemaCache::from_json(&doc.json)
+                .map(|sc| (sc, doc))
+                .map_err(|e| ApiError::internal(format!("cannot read the schema cache: {e}")))
+        })
+        .transpose()
+    });
+    crate::metrics::get().schema_cache_load(
+        started.elapsed().as_secs_f64(),
+        matches!(parsed, Ok(Some(_))),
+    );
+    let Some((sc, doc)) = parsed? else {
+        return Ok(None);
+    };
+    pgrx::debug1!(
+        "serendb_data_api: schema cache loaded by introspection (catalog fingerprint {})",
+        doc.fingerprint
+    );
+    if let Some(dir) = &dir {
+        if let Err(e) = shared::write(dir, &key, &doc.fingerprint, started_at, &doc.json) {
+            pgrx::log!(
+                "serendb_data_api: cannot publish the schema cache in {}: {e}",
+                dir.display()
+            );
+        }
+    }
+    crate::schema_cache::load::set_last_json(doc.json);
+    Ok(Some((sc, doc.fingerprint)))
+}
+
+fn interrupts() {
+    pg_sys::check_for_interrupts!();
+}
+
+/// The cache another executor published for `fingerprint`, if there is a usable one.
+fn from_shared(
+    dir: &Path,
+    key: &shared::Key,
+    fingerprint: &str,
+    not_before: SystemTime,
+) -> Option<(SchemaCache, String)> {
+    let started = Instant::now();
+    let json = match shared::read(dir, key, fingerprint, not_before) {
+        Ok(json) => json,
+        Err(shared::Skip::Damaged(why)) => {
+            pgrx::log!(
+                "serendb_data_api: ignoring the published schema cache {}: {why}",
+                key.path(dir).display()
+            );
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let sc = match SchemaCache::from_json(&json) {
+        Ok(sc) => sc,
+        Err(e) => {
+            pgrx::log!(
+                "serendb_data_api: ignoring the published schema cache {}: {e}",
+                key.path(dir).display()
+            );
+            return None;
+        }
+    };
+    crate::metrics::get().schema_cache_shared_load(started.elapsed().as_secs_f64());
+    pgrx::debug1!(
+        "serendb_data_api: schema cache loaded from the published document (catalog fingerprint {fingerprint})"
+    );
+    crate::schema_cache::load::set_last_json(json);
+    Some((sc, fingerprint.to_string()))
+}
+
+/// The private directory of the data directory the documents are published in; `None` (said
+/// once in the log) when it cannot be made: every executor then introspects by itself.
+fn shared_dir() -> Option<PathBuf> {
+    thread_local! {
+        static DIR: std::cell::OnceCell<Option<PathBuf>> = const { std::cell::OnceCell::new() };
+    }
+    DIR.with(|d| {
+        d.get_or_init(|| {
+            let data_dir = unsafe { std::ffi::CStr::from_ptr(pg_sys::DataDir) };
+            let data_dir = Path::new(std::ffi::OsStr::from_bytes(data_dir.to_bytes()));
+            shared::dir(data_dir)
+                .map_err(|e| {
+                    pgrx::log!(
+                        "serendb_data_api: cannot share the schema cache between executors ({}): {e}",
+                        data_dir.join(shared::DIR).display()
+                    )
+                })
+                .ok()
+        })
+        .clone()
+    })
 }
 
 /// See `schema_cache/fingerprint.sql`.

@@ -29,6 +29,10 @@ pub struct Metrics {
     schema_cache_query_time_us: AtomicU64,
     schema_cache_loads_ok: AtomicU64,
     schema_cache_loads_failed: AtomicU64,
+    schema_cache_introspections: AtomicU64,
+    schema_cache_shared_loads: AtomicU64,
+    schema_cache_shared_load_us: AtomicU64,
+    schema_cache_load_wait_us: AtomicU64,
     pub pool_available: AtomicI64,
     pub pool_waiting: AtomicI64,
     pub pool_max: AtomicI64,
@@ -70,6 +74,10 @@ impl Metrics {
             schema_cache_query_time_us: ZERO,
             schema_cache_loads_ok: ZERO,
             schema_cache_loads_failed: ZERO,
+            schema_cache_introspections: ZERO,
+            schema_cache_shared_loads: ZERO,
+            schema_cache_shared_load_us: ZERO,
+            schema_cache_load_wait_us: ZERO,
             pool_available: AtomicI64::new(0),
             pool_waiting: AtomicI64::new(0),
             pool_max: AtomicI64::new(0),
@@ -99,14 +107,30 @@ impl Metrics {
         self.bytes_out.fetch_add(bytes_out, Relaxed);
     }
 
+    /// A load by introspection (the query's time).
     pub fn schema_cache_load(&self, seconds: f64, ok: bool) {
         if ok {
             self.schema_cache_query_time_us
                 .store((seconds * 1e6) as u64, Relaxed);
             self.schema_cache_loads_ok.fetch_add(1, Relaxed);
+            self.schema_cache_introspections.fetch_add(1, Relaxed);
         } else {
             self.schema_cache_loads_failed.fetch_add(1, Relaxed);
         }
+    }
+
+    /// A load from the document another executor published (reading and parsing it).
+    pub fn schema_cache_shared_load(&self, seconds: f64) {
+        self.schema_cache_loads_ok.fetch_add(1, Relaxed);
+        self.schema_cache_shared_loads.fetch_add(1, Relaxed);
+        self.schema_cache_shared_load_us
+            .fetch_add((seconds * 1e6) as u64, Relaxed);
+    }
+
+    /// Time an executor waited for another one's introspection of the same catalog state.
+    pub fn schema_cache_load_wait(&self, seconds: f64) {
+        self.schema_cache_load_wait_us
+            .fetch_add((seconds * 1e6) as u64, Relaxed);
     }
 
     pub fn pool_timeout(&self) {
@@ -166,6 +190,35 @@ impl Metrics {
             self.schema_cache_loads_ok.load(Relaxed),
             self.schema_cache_loads_failed.load(Relaxed)
         );
+        for (name, kind, help, value) in [
+            (
+                "serendb_data_api_schema_cache_introspections_total",
+                "counter",
+                "Schema cache loads that ran the introspection query",
+                self.schema_cache_introspections.load(Relaxed) as f64,
+            ),
+            (
+                "serendb_data_api_schema_cache_shared_loads_total",
+                "counter",
+                "Schema cache loads that read the document another executor published",
+                self.schema_cache_shared_loads.load(Relaxed) as f64,
+            ),
+            (
+                "serendb_data_api_schema_cache_shared_load_seconds_total",
+                "counter",
+                "Time spent reading and parsing published schema cache documents",
+                us(&self.schema_cache_shared_load_us),
+            ),
+            (
+                "serendb_data_api_schema_cache_load_wait_seconds_total",
+                "counter",
+                "Time executors waited for another executor's introspection of the same catalog",
+                us(&self.schema_cache_load_wait_us),
+            ),
+        ] {
+            head(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
+        }
         let simple: [(&str, &str, &str, i64); 11] = [
             (
                 "pgrst_db_pool_timeouts_total",
@@ -388,6 +441,9 @@ mod tests {
         let m = Metrics::new();
         m.schema_cache_load(0.015, true);
         m.schema_cache_load(0.0, false);
+        m.schema_cache_shared_load(0.002);
+        m.schema_cache_shared_load(0.001);
+        m.schema_cache_load_wait(0.5);
         m.jwt_cache_lookup(true);
         m.jwt_cache_lookup(false);
         m.pool_timeout();
@@ -398,7 +454,26 @@ mod tests {
         );
         assert_eq!(
             value(&t, "pgrst_schema_cache_loads_total{status=\"SUCCESS\"}"),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&t, "serendb_data_api_schema_cache_introspections_total"),
             Some(1.0)
+        );
+        assert_eq!(
+            value(&t, "serendb_data_api_schema_cache_shared_loads_total"),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(
+                &t,
+                "serendb_data_api_schema_cache_shared_load_seconds_total"
+            ),
+            Some(0.003)
+        );
+        assert_eq!(
+            value(&t, "serendb_data_api_schema_cache_load_wait_seconds_total"),
+            Some(0.5)
         );
         assert_eq!(
             value(&t, "pgrst_schema_cache_loads_total{status=\"FAIL\"}"),

@@ -5,6 +5,8 @@
 -- (relfilenode), CREATE INDEX (index rows, relhasindex), temporary tables (temp namespaces).
 -- Only user objects (oid >= 16384, FirstNormalObjectId) are hashed: the system catalogs'
 -- own rows do not change. Each row hashes to 64 bits; their sum and count are order-free.
+-- Enum labels count (ALTER TYPE ... ADD VALUE sends no invalidation: like a comment, it is read
+-- on `NOTIFY pgrst` or with the next invalidation).
 -- Privileges (relacl, attacl, proacl, nspacl) and comments (the OpenAPI descriptions) count
 -- too; COMMENT sends no invalidation of its own, so a comment is read on `NOTIFY pgrst` or
 -- with the next invalidation.
@@ -51,6 +53,9 @@ rows AS (
   WHERE t.oid OPERATOR(pg_catalog.>=) 16384 AND t.typnamespace IN (SELECT oid FROM ns)
     -- row types and arrays follow their relation or element, hashed already
     AND t.typrelid OPERATOR(pg_catalog.=) 0 AND t.typcategory OPERATOR(pg_catalog.<>) 'A'
+  UNION ALL
+  SELECT e::pg_catalog.text FROM pg_catalog.pg_enum e
+  WHERE e.enumtypid OPERATOR(pg_catalog.>=) 16384
   UNION ALL
   SELECT n::pg_catalog.text FROM pg_catalog.pg_namespace n
   WHERE n.oid OPERATOR(pg_catalog.>=) 16384 AND n.oid IN (SELECT oid FROM ns)

@@ -3,6 +3,7 @@
 //! deserialized into [`model::SchemaCache`].
 
 pub mod model;
+pub mod shared;
 
 #[cfg(feature = "pg15")]
 pub mod load;
