@@ -66,7 +66,10 @@ class Standby(Cluster):
                          "WHERE backend_type = 'serendb_data_api executor'")
 
     def caught_up(self):
-        lsn = self.primary.psql("SELECT pg_current_wal_lsn()")
+        # The insert position, not pg_current_wal_lsn() (the write position): with
+        # synchronous_commit = off the last commit record may not be written yet, and a standby
+        # "caught up" to the write position has not replayed that commit.
+        lsn = self.primary.psql("SELECT pg_current_wal_insert_lsn()")
         return wait_for(lambda: self.psql(
             f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn") == "t", timeout=20)
 
