@@ -215,6 +215,17 @@ def test_post_unknown_column_is_pgrst204(cluster):
     assert snapshot(cluster, "ft_items") == before
 
 
+def test_a_malformed_body_is_reported_before_an_unknown_target(cluster):
+    # PostgREST decodes the body while building its ApiRequest, before the schema cache is
+    # consulted: PGRST102 wins over the 404 of an unknown table or function
+    for path in ["/no_such_table", "/rpc/no_such_function"]:
+        assert_error(req(cluster, "POST", path, '{"name":', headers=JSON), 400, "PGRST102")
+    assert_error(req(cluster, "PATCH", "/no_such_table?id=eq.1", "x=", headers={
+        "Content-Type": "text/plain"}), 400, "PGRST102")
+    # a well-formed body reaches the lookup
+    assert_error(req(cluster, "POST", "/no_such_table", {"name": "x"}), 404, "PGRST205")
+
+
 @pytest.mark.parametrize("raw", ['{"name":', "", "[{]", "{'name': 'x'}",
                                  '[{"name": "a"}, {"qty": 1}]'])
 def test_post_invalid_json_is_pgrst102(cluster, raw):

@@ -9,6 +9,7 @@ pub mod preferences;
 pub mod range;
 
 pub use media_types::{BodyType, Explain, MediaType};
+pub use payload::{JsonPayload, Payload};
 pub use preferences::{parse_preferences, CountPref, Preferences, Resolution, ReturnPref, TxPref};
 
 use crate::error::ApiError;
@@ -114,17 +115,11 @@ pub struct ApiRequest {
     pub range: Option<(i64, Option<i64>)>,
     /// lower-case names
     pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
+    /// the body, decoded for the endpoint (table writes and POST calls; `None` for the rest)
+    pub payload: Option<Payload>,
 }
 
 impl ApiRequest {
-    pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
     /// The rows the root query returns, as `(offset, limit)`: the Range header (GET only)
     /// intersected with the root `limit`/`offset`. `limit = Some(0)` for `limit=0`.
     /// `parse_request` has already refused empty windows (416) and PUT with a window (400).
@@ -149,7 +144,8 @@ impl ApiRequest {
 
 /// Parses everything but the JWT (that is `auth`'s job).
 ///
-/// The checks run in PostgREST's order: path, profile, method, query string, range, Prefer.
+/// The checks run in PostgREST's order: path, profile, method, query string, range, Prefer,
+/// body: all before the schema cache is consulted.
 pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest, ApiError> {
     let (path, query) = match raw.target.split_once('?') {
         Some((p, q)) => (p, q),
@@ -162,7 +158,11 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
     }
     let (schema, profile_given) = select_schema(raw, settings)?;
     let method = parse_method(&raw.method, &resource)?;
-    let query = crate::parse::parse_query(query, matches!(resource, Resource::Rpc(_)))?;
+    // a call's query string holds its arguments unless a body does (POST: filters only)
+    let query = crate::parse::parse_query(
+        query,
+        matches!(resource, Resource::Rpc(_)) && method != Method::Post,
+    )?;
 
     let range = if method == Method::Get {
         raw.header("range").and_then(parse_range_header)
@@ -199,6 +199,14 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
     if prefer.strict && !prefer.invalid.is_empty() {
         return Err(ApiError::invalid_preferences(&prefer.invalid));
     }
+    let payload = payload::decode(
+        method,
+        &resource,
+        content_type,
+        || content_mime(raw),
+        &raw.body,
+        query.columns.as_deref(),
+    )?;
 
     Ok(ApiRequest {
         method,
@@ -213,8 +221,16 @@ pub fn parse_request(raw: &RawRequest, settings: &Settings) -> Result<ApiRequest
         content_type,
         range,
         headers: raw.headers.clone(),
-        body: raw.body.clone(),
+        payload,
     })
+}
+
+/// The request's Content-Type as PostgREST names it in errors (`text/plain`).
+fn content_mime(raw: &RawRequest) -> String {
+    raw.header("content-type")
+        .map(media_types::essence)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "application/octet-stream".to_string())
 }
 
 fn parse_resource(path: &str) -> Result<Resource, ApiError> {
@@ -297,7 +313,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            body: vec![],
+            // a body every write accepts; requests that take none ignore it
+            body: b"{}".to_vec(),
         }
     }
 
@@ -562,8 +579,9 @@ mod tests {
 
     #[test]
     fn content_types() {
+        // DELETE reads no body, so every type is only named here
         let ct = |c: &str| {
-            parse("POST", "/items", &[("content-type", c)])
+            parse("DELETE", "/items", &[("content-type", c)])
                 .unwrap()
                 .content_type
         };
@@ -580,6 +598,69 @@ mod tests {
         assert_eq!(ct("text/plain"), BodyType::TextPlain);
         assert_eq!(ct("application/octet-stream"), BodyType::OctetStream);
         assert_eq!(ct("text/xml"), BodyType::Other);
+    }
+
+    #[test]
+    fn bodies_are_decoded_for_their_endpoint() {
+        let with_body = |method: &str, target: &str, ct: &str, body: &str| {
+            let mut r = raw(method, target, &[("content-type", ct)]);
+            r.body = body.as_bytes().to_vec();
+            parse_request(&r, &settings())
+        };
+        let json = "application/json";
+        // a malformed body is refused here, before any table or function is looked up
+        for (method, target) in [("POST", "/nope"), ("PATCH", "/nope"), ("POST", "/rpc/nope")] {
+            let e = with_body(method, target, json, "}{").unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "PGRST102"));
+        }
+        // only writes and POST calls read their body
+        for (method, target) in [("GET", "/items"), ("DELETE", "/items"), ("GET", "/rpc/f")] {
+            assert_eq!(with_body(method, target, json, "}{").unwrap().payload, None);
+        }
+        let e = with_body("POST", "/items", "text/plain; charset=utf-8", "x").unwrap_err();
+        assert_eq!(e.message, "Content-Type not acceptable: text/plain");
+        let r = with_body("POST", "/rpc/f", "text/plain", "x").unwrap();
+        assert_eq!(r.payload, Some(Payload::Raw(b"x".to_vec())));
+        let r = with_body(
+            "POST",
+            "/rpc/f",
+            "application/x-www-form-urlencoded",
+            "a=1&a=2",
+        );
+        assert_eq!(
+            r.unwrap().payload,
+            Some(Payload::Pairs(vec![
+                ("a".into(), "1".into()),
+                ("a".into(), "2".into())
+            ]))
+        );
+        // an empty JSON body calls without arguments; a table write needs one
+        let Some(Payload::Json(p)) = with_body("POST", "/rpc/f", json, "").unwrap().payload else {
+            panic!("a JSON payload")
+        };
+        assert_eq!((p.keys.len(), p.raw()), (0, "{}"));
+        assert!(with_body("POST", "/items", json, "").is_err());
+        // `columns=` picks the keys; the body is passed as sent
+        let Some(Payload::Json(p)) =
+            with_body("POST", "/items?columns=b,a,b", json, r#"[{"a":1}]"#)
+                .unwrap()
+                .payload
+        else {
+            panic!("a JSON payload")
+        };
+        assert_eq!(
+            (p.keys, p.json.as_str()),
+            (vec!["b".into(), "a".into()], r#"[{"a":1}]"#)
+        );
+    }
+
+    #[test]
+    fn a_posted_calls_query_string_holds_filters_only() {
+        let r = parse("POST", "/rpc/f?id=eq.1", &[]).unwrap();
+        assert_eq!((r.query.filters.len(), r.query.rpc_args.len()), (1, 0));
+        assert_eq!(code(parse("POST", "/rpc/f?a=1", &[])).1, "PGRST100");
+        let r = parse("GET", "/rpc/f?a=1", &[]).unwrap();
+        assert_eq!(r.query.rpc_args, vec![("a".into(), "1".into())]);
     }
 
     #[test]

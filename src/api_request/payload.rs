@@ -1,62 +1,131 @@
-//! The request body -> a [`Payload`]: JSON, CSV or a form, checked (valid, objects with the
-//! same keys) and ready to be passed to the statement as one JSON bind parameter.
+//! The request body -> a [`Payload`] (PostgREST's `Payload`): JSON, CSV or a form, checked
+//! (valid, objects with the same keys) and ready to be passed to the statement as one JSON bind
+//! parameter. Decoded while the [`ApiRequest`](super::ApiRequest) is built, before the target
+//! is looked up, so a malformed body is reported before an unknown table or function (as
+//! PostgREST). What needs the target's columns (`columns=` against the table, argument types)
+//! is the planner's.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::media_types::essence;
-use super::{ApiRequest, BodyType};
+use super::{BodyType, Method, Resource};
 use crate::error::ApiError;
 
-/// A checked request body, ready to be passed as one JSON parameter.
+/// A request body, decoded for the endpoint it goes to.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Payload {
+pub enum Payload {
+    /// JSON or CSV (any write), or a form (a table write): objects with the same keys
+    Json(JsonPayload),
+    /// a form body of a call (or a GET call's query string): name/value pairs, repeated names
+    /// allowed (variadic)
+    Pairs(Vec<(String, String)>),
+    /// a `text/plain` or `application/octet-stream` body of a call
+    Raw(Vec<u8>),
+}
+
+/// A checked JSON body, ready to be passed as one JSON parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonPayload {
     /// JSON text: an object or an array of objects
     pub json: String,
     /// the keys to read from each object (payload keys or `?columns=`), in order, no duplicates
     pub keys: Vec<String>,
     /// the parsed rows, when the body was parsed (not for raw JSON with `?columns=`)
     pub rows: Option<Vec<Map<String, Value>>>,
+    /// a call's JSON body as sent (`{}` when empty), for a single unnamed json parameter;
+    /// `None`: `json` is the body
+    pub raw: Option<String>,
 }
 
-impl Payload {
+impl JsonPayload {
     /// Does the JSON text look like an object (vs an array)?
     pub fn is_object(&self) -> bool {
         self.json.trim_start().starts_with('{')
     }
-}
 
-/// The request's Content-Type as PostgREST names it in errors (`text/plain`).
-pub fn content_mime(req: &ApiRequest) -> String {
-    req.header("content-type")
-        .map(essence)
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "application/octet-stream".to_string())
-}
-
-/// Reads the body of a table write (JSON, CSV or a form) into a [`Payload`].
-pub fn table_payload(req: &ApiRequest) -> Result<Payload, ApiError> {
-    match req.content_type {
-        BodyType::Json => json_payload(&req.body, req.query.columns.as_deref(), false),
-        BodyType::Csv => {
-            let rows = csv_rows(&req.body)?;
-            payload_from_value(Value::Array(rows.into_iter().map(Value::Object).collect()))
-                .map(|p| with_columns(p, req.query.columns.as_deref()))
-        }
-        BodyType::FormUrlEncoded => {
-            let mut obj = Map::new();
-            for (k, v) in form_pairs(&req.body) {
-                obj.insert(k, Value::String(v));
-            }
-            payload_from_value(Value::Object(obj))
-                .map(|p| with_columns(p, req.query.columns.as_deref()))
-        }
-        _ => Err(ApiError::content_type_not_acceptable(&content_mime(req))),
+    /// The text a single unnamed json/jsonb parameter of a call takes.
+    pub fn raw(&self) -> &str {
+        self.raw.as_deref().unwrap_or(&self.json)
     }
 }
 
-fn with_columns(mut p: Payload, columns: Option<&[String]>) -> Payload {
+/// The body of a request, decoded as its endpoint reads it: table writes (POST, PUT, PATCH)
+/// and calls (POST) have one; every other request's body is ignored (`None`), as PostgREST's.
+/// `content_mime` is the Content-Type as errors name it.
+pub(crate) fn decode(
+    method: Method,
+    resource: &Resource,
+    content_type: BodyType,
+    content_mime: impl FnOnce() -> String,
+    body: &[u8],
+    columns: Option<&[String]>,
+) -> Result<Option<Payload>, ApiError> {
+    match (resource, method) {
+        (Resource::Relation(_), Method::Post | Method::Put | Method::Patch) => {
+            table_payload(content_type, content_mime, body, columns).map(Some)
+        }
+        (Resource::Rpc(_), Method::Post) => {
+            call_payload(content_type, content_mime, body, columns).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The body of a table write (JSON, CSV or a form).
+fn table_payload(
+    content_type: BodyType,
+    content_mime: impl FnOnce() -> String,
+    body: &[u8],
+    columns: Option<&[String]>,
+) -> Result<Payload, ApiError> {
+    let payload = match content_type {
+        BodyType::Json => json_payload(body, columns, false)?,
+        BodyType::Csv => with_columns(csv_payload(body)?, columns),
+        BodyType::FormUrlEncoded => {
+            let mut obj = Map::new();
+            for (k, v) in form_pairs(body) {
+                obj.insert(k, Value::String(v));
+            }
+            with_columns(payload_from_value(Value::Object(obj))?, columns)
+        }
+        _ => return Err(ApiError::content_type_not_acceptable(&content_mime())),
+    };
+    Ok(Payload::Json(payload))
+}
+
+/// The body of a call: JSON (empty: no arguments), CSV, a form (name/value pairs), or raw
+/// text/bytes for a single unnamed parameter.
+fn call_payload(
+    content_type: BodyType,
+    content_mime: impl FnOnce() -> String,
+    body: &[u8],
+    columns: Option<&[String]>,
+) -> Result<Payload, ApiError> {
+    Ok(match content_type {
+        BodyType::Json => {
+            let mut payload = json_payload(body, columns, true)?;
+            let raw = String::from_utf8_lossy(body);
+            payload.raw = Some(if raw.trim().is_empty() {
+                "{}".to_string()
+            } else {
+                raw.into_owned()
+            });
+            Payload::Json(payload)
+        }
+        BodyType::FormUrlEncoded => Payload::Pairs(form_pairs(body)),
+        BodyType::Csv => Payload::Json(csv_payload(body)?),
+        BodyType::TextPlain | BodyType::OctetStream => Payload::Raw(body.to_vec()),
+        BodyType::Other => return Err(ApiError::content_type_not_acceptable(&content_mime())),
+    })
+}
+
+fn csv_payload(body: &[u8]) -> Result<JsonPayload, ApiError> {
+    let rows = csv_rows(body)?;
+    payload_from_value(Value::Array(rows.into_iter().map(Value::Object).collect()))
+}
+
+fn with_columns(mut p: JsonPayload, columns: Option<&[String]>) -> JsonPayload {
     if let Some(cols) = columns {
         p.keys = dedup(cols);
     }
@@ -74,11 +143,11 @@ fn dedup(cols: &[String]) -> Vec<String> {
 /// A JSON body. With `?columns=` the body is passed as is (PostgREST does not inspect it then,
 /// but it must still be JSON); otherwise its objects must all have the same keys.
 /// `empty_is_object`: an empty body counts as `{}` (RPC).
-pub fn json_payload(
+fn json_payload(
     body: &[u8],
     columns: Option<&[String]>,
     empty_is_object: bool,
-) -> Result<Payload, ApiError> {
+) -> Result<JsonPayload, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::invalid_json_body())?;
     let value: Value = if text.trim().is_empty() && empty_is_object {
         Value::Object(Map::new())
@@ -90,10 +159,11 @@ pub fn json_payload(
             Value::Object(_) | Value::Array(_) => text.to_string(),
             _ => "[]".to_string(),
         };
-        return Ok(Payload {
+        return Ok(JsonPayload {
             json,
             keys: dedup(cols),
             rows: None,
+            raw: None,
         });
     }
     payload_from_value(value)
@@ -101,7 +171,7 @@ pub fn json_payload(
 
 /// Checks an already-parsed body: an object, or an array of objects with the same keys
 /// (anything else counts as an empty array, like PostgREST).
-pub fn payload_from_value(value: Value) -> Result<Payload, ApiError> {
+fn payload_from_value(value: Value) -> Result<JsonPayload, ApiError> {
     let rows: Vec<Map<String, Value>> = match value {
         Value::Object(o) => vec![o],
         Value::Array(items) => {
@@ -126,10 +196,11 @@ pub fn payload_from_value(value: Value) -> Result<Payload, ApiError> {
                 .first()
                 .map(|r| r.keys().cloned().collect())
                 .unwrap_or_default();
-            return Ok(Payload {
+            return Ok(JsonPayload {
                 json,
                 keys,
                 rows: Some(rows),
+                raw: None,
             });
         }
         _ => vec![],
@@ -142,15 +213,16 @@ pub fn payload_from_value(value: Value) -> Result<Payload, ApiError> {
         .first()
         .map(|r| r.keys().cloned().collect())
         .unwrap_or_default();
-    Ok(Payload {
+    Ok(JsonPayload {
         json,
         keys,
         rows: Some(rows),
+        raw: None,
     })
 }
 
 /// CSV with a header row -> objects of strings; the unquoted field `NULL` is SQL null.
-pub fn csv_rows(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
+fn csv_rows(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -182,7 +254,7 @@ pub fn csv_rows(body: &[u8]) -> Result<Vec<Map<String, Value>>, ApiError> {
 }
 
 /// `a=1&b=x+y` -> `[("a","1"), ("b","x y")]`, percent-decoded.
-pub fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(body);
     let decode = |s: &str| {
         let s = s.replace('+', " ");

@@ -19,8 +19,9 @@ use super::read::{order_sql, ReadBody};
 use super::result_row::ResultRow;
 use super::sql::{cast_type, ident, qualified, Params};
 use super::Statement;
-use crate::api_request::payload::{table_payload, Payload};
-use crate::api_request::{ApiRequest, Method, Resolution, Resource, ReturnPref};
+use crate::api_request::{
+    ApiRequest, JsonPayload, Method, Payload, Resolution, Resource, ReturnPref,
+};
 use crate::error::ApiError;
 use crate::parse::ast::{at_path, Filter, Operation, QueryParams, SelectItem, SimpleOp};
 use crate::schema_cache::model::{Column, Table};
@@ -222,6 +223,14 @@ fn url_encode_sql(expr: &str) -> String {
     )
 }
 
+/// The body of a table write, decoded by `api_request` (POST, PUT and PATCH have one).
+fn table_payload(req: &ApiRequest) -> Result<&JsonPayload, ApiError> {
+    match &req.payload {
+        Some(Payload::Json(payload)) => Ok(payload),
+        _ => Err(ApiError::internal("a table write without a decoded body")),
+    }
+}
+
 /// The table columns named by the payload keys, or PGRST204 for the first unknown one (in
 /// name order, as PostgREST reports it).
 fn resolve_columns<'a>(table: &'a Table, keys: &[String]) -> Result<Vec<&'a Column>, ApiError> {
@@ -238,7 +247,7 @@ fn resolve_columns<'a>(table: &'a Table, keys: &[String]) -> Result<Vec<&'a Colu
 /// `missing=default` the column defaults fill absent keys first (jsonb `||`).
 pub(super) fn body_from_sql(
     p: &mut Params,
-    payload: &Payload,
+    payload: &JsonPayload,
     cols: &[(String, String, Option<String>)],
     apply_defaults: bool,
     limit_one: bool,
@@ -355,7 +364,7 @@ fn insert_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, 
     let tracks = merge && !conflict_cols.is_empty();
     let from = body_from_sql(
         p,
-        &payload,
+        payload,
         &col_specs(&cols),
         req.prefer.missing_default,
         false,
@@ -475,7 +484,7 @@ fn put_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, Api
             count_inserted(-1)
         )
     };
-    let from = body_from_sql(p, &payload, &col_specs(&cols), false, false);
+    let from = body_from_sql(p, payload, &col_specs(&cols), false, false);
     Ok(Write {
         sql: format!(
             "INSERT INTO {}{} SELECT {} {from} WHERE {} AND {}{on_conflict}",
@@ -531,7 +540,7 @@ fn update_sql(p: &mut Params, req: &ApiRequest, table: &Table) -> Result<Write, 
         .join(", ");
     let from = body_from_sql(
         p,
-        &payload,
+        payload,
         &col_specs(&cols),
         req.prefer.missing_default,
         true,
@@ -674,6 +683,16 @@ pub(super) mod tests {
 
     /// A request as it would come off the wire; JSON bodies default to application/json.
     pub fn request(method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> ApiRequest {
+        parse(method, target, headers, body).expect("request parses")
+    }
+
+    /// The request step: `parse_request` (which decodes the body).
+    fn parse(
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<ApiRequest, ApiError> {
         let mut hs: Vec<(String, String)> = headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
@@ -687,7 +706,7 @@ pub(super) mod tests {
             headers: hs,
             body: body.as_bytes().to_vec(),
         };
-        parse_request(&raw, &settings()).expect("request parses")
+        parse_request(&raw, &settings())
     }
 
     pub fn plan(
@@ -696,7 +715,7 @@ pub(super) mod tests {
         headers: &[(&str, &str)],
         body: &str,
     ) -> Result<Statement, ApiError> {
-        let req = request(method, target, headers, body);
+        let req = parse(method, target, headers, body)?;
         let sc = cache();
         match req.resource {
             Resource::Rpc(_) => crate::plan::rpc::plan_rpc(&req, &sc, &settings()),

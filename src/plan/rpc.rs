@@ -9,6 +9,7 @@
 // ApiError is large by design (PostgREST's error body); boxing it everywhere buys nothing here.
 #![allow(clippy::result_large_err)]
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
@@ -18,10 +19,7 @@ use super::read::{json_body, ReadBody, RootOptions};
 use super::result_row::ResultRow;
 use super::sql::{array_literal, ident, qualified, Params};
 use super::Statement;
-use crate::api_request::payload::{
-    content_mime, csv_rows, form_pairs, json_payload, payload_from_value, Payload,
-};
-use crate::api_request::{ApiRequest, BodyType, MediaType, Method, Resource};
+use crate::api_request::{ApiRequest, BodyType, MediaType, Method, Payload, Resource};
 use crate::error::ApiError;
 use crate::parse::ast::QueryParams;
 use crate::schema_cache::model::{Column, Function, FunctionArg, Table};
@@ -50,7 +48,7 @@ pub fn plan_rpc(
     } else {
         body_kind(req)
     };
-    let keys = args.keys();
+    let keys = arg_names(&args);
     let func = find_function(schema, &req.schema, name, &overloads, &keys, kind, !is_read)?;
     if req.method == Method::Options {
         return Ok(super::allow_statement(if func.volatility == "v" {
@@ -199,24 +197,12 @@ fn paged_scalars(p: &mut Params, page: Option<(i64, Option<i64>)>) -> String {
 
 // ---- arguments ------------------------------------------------------------------------------
 
-/// The arguments of the call, as the request gives them.
-#[derive(Debug, Clone, PartialEq)]
-enum Args {
-    /// query string (GET) or form body: name/value pairs, repeated names allowed (variadic)
-    Direct(Vec<(String, String)>),
-    /// a JSON body (its raw text is kept for a single unnamed json parameter)
-    Json { payload: Payload, raw: String },
-    /// `text/plain` or `application/octet-stream` body
-    Raw(Vec<u8>),
-}
-
-impl Args {
-    fn keys(&self) -> BTreeSet<String> {
-        match self {
-            Args::Direct(pairs) => pairs.iter().map(|(k, _)| k.clone()).collect(),
-            Args::Json { payload, .. } => payload.keys.iter().cloned().collect(),
-            Args::Raw(_) => BTreeSet::new(),
-        }
+/// The names of the arguments the request gives.
+fn arg_names(args: &Payload) -> BTreeSet<String> {
+    match args {
+        Payload::Pairs(pairs) => pairs.iter().map(|(k, _)| k.clone()).collect(),
+        Payload::Json(payload) => payload.keys.iter().cloned().collect(),
+        Payload::Raw(_) => BTreeSet::new(),
     }
 }
 
@@ -241,60 +227,36 @@ fn body_kind(req: &ApiRequest) -> BodyKind {
 ///
 /// GET/HEAD: a parameter named like an argument of one of the overloads is an argument; any
 /// other one is a filter on the result when it parses as one, else an (unknown) argument.
-fn request_args(
-    req: &ApiRequest,
+/// POST: the body, as `api_request` decoded it (its query string holds filters only).
+fn request_args<'r>(
+    req: &'r ApiRequest,
     is_read: bool,
     overloads: &[&Function],
-) -> Result<(Args, QueryParams), ApiError> {
+) -> Result<(Cow<'r, Payload>, Cow<'r, QueryParams>), ApiError> {
+    if !is_read {
+        return match &req.payload {
+            Some(payload) => Ok((Cow::Borrowed(payload), Cow::Borrowed(&req.query))),
+            None => Err(ApiError::internal("a call without a decoded body")),
+        };
+    }
+    let arg_names: BTreeSet<&str> = overloads
+        .iter()
+        .flat_map(|f| f.args.iter().map(|a| a.name.as_str()))
+        .collect();
     let mut query = req.query.clone();
-    if is_read {
-        let arg_names: BTreeSet<&str> = overloads
-            .iter()
-            .flat_map(|f| f.args.iter().map(|a| a.name.as_str()))
-            .collect();
-        let mut args = vec![];
-        for (k, v) in &req.query.rpc_args {
-            if arg_names.contains(k.as_str()) {
-                args.push((k.clone(), v.clone()));
-            } else {
-                match crate::parse::parse_filter(k, v) {
-                    Ok(f) => query.filters.push(f),
-                    Err(_) => args.push((k.clone(), v.clone())),
-                }
+    let mut args = vec![];
+    for (k, v) in &req.query.rpc_args {
+        if arg_names.contains(k.as_str()) {
+            args.push((k.clone(), v.clone()));
+        } else {
+            match crate::parse::parse_filter(k, v) {
+                Ok(f) => query.filters.push(f),
+                Err(_) => args.push((k.clone(), v.clone())),
             }
         }
-        query.rpc_args.clear();
-        return Ok((Args::Direct(args), query));
-    }
-    // On POST the query string only filters the result (the parser already treats it so).
-    for (k, v) in &req.query.rpc_args {
-        query.filters.push(crate::parse::parse_filter(k, v)?);
     }
     query.rpc_args.clear();
-    let columns = req.query.columns.as_deref();
-    let args = match req.content_type {
-        BodyType::Json => {
-            let payload = json_payload(&req.body, columns, true)?;
-            let raw = String::from_utf8_lossy(&req.body).into_owned();
-            let raw = if raw.trim().is_empty() {
-                "{}".to_string()
-            } else {
-                raw
-            };
-            Args::Json { payload, raw }
-        }
-        BodyType::FormUrlEncoded => Args::Direct(form_pairs(&req.body)),
-        BodyType::Csv => {
-            let rows = csv_rows(&req.body)?;
-            let payload =
-                payload_from_value(Value::Array(rows.into_iter().map(Value::Object).collect()))?;
-            let raw = payload.json.clone();
-            Args::Json { payload, raw }
-        }
-        BodyType::TextPlain | BodyType::OctetStream => Args::Raw(req.body.clone()),
-        BodyType::Other => return Err(ApiError::content_type_not_acceptable(&content_mime(req))),
-    };
-    Ok((args, query))
+    Ok((Cow::Owned(Payload::Pairs(args)), Cow::Owned(query)))
 }
 
 // ---- overload resolution --------------------------------------------------------------------
@@ -519,7 +481,7 @@ impl Call {
 fn call_sql(
     p: &mut Params,
     f: &Function,
-    args: &Args,
+    args: &Payload,
     keys: &BTreeSet<String>,
 ) -> Result<Call, ApiError> {
     let func = qualified(&f.schema, &f.name);
@@ -527,13 +489,13 @@ fn call_sql(
     if let [a] = f.args.as_slice() {
         if a.name.is_empty() {
             let value = match args {
-                Args::Json { raw, .. } => raw.clone(),
-                Args::Raw(bytes) if a.data_type == "bytea" => {
+                Payload::Json(payload) => payload.raw().to_string(),
+                Payload::Raw(bytes) if a.data_type == "bytea" => {
                     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
                     format!("\\x{hex}")
                 }
-                Args::Raw(bytes) => String::from_utf8_lossy(bytes).into_owned(),
-                Args::Direct(pairs) => {
+                Payload::Raw(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                Payload::Pairs(pairs) => {
                     let mut obj = Map::new();
                     for (k, v) in pairs {
                         obj.insert(k.clone(), Value::String(v.clone()));
@@ -557,7 +519,7 @@ fn call_sql(
         });
     }
     match args {
-        Args::Direct(pairs) => {
+        Payload::Pairs(pairs) => {
             let mut out = vec![];
             for a in &given {
                 let values: Vec<String> = pairs
@@ -592,7 +554,7 @@ fn call_sql(
                 json_from: None,
             })
         }
-        Args::Json { payload, .. } => {
+        Payload::Json(payload) => {
             let cols: Vec<(String, String, Option<String>)> = given
                 .iter()
                 .map(|a| (a.name.clone(), a.data_type.clone(), None))
@@ -616,7 +578,7 @@ fn call_sql(
                 json_from: Some(from),
             })
         }
-        Args::Raw(_) => Ok(Call {
+        Payload::Raw(_) => Ok(Call {
             func,
             args: String::new(),
             json_from: None,
@@ -925,7 +887,7 @@ mod tests {
                 &[("Content-Type", ct)],
                 "",
             );
-            r.body = body.to_vec();
+            r.payload = Some(crate::api_request::Payload::Raw(body.to_vec()));
             r
         };
         let st =
