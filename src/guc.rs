@@ -4,69 +4,73 @@
 //! else is reloadable (SIGHUP / `pg_reload_conf()`) and read fresh for every request.
 
 use crate::api_request::media_types::OpenApiVersion;
+use crate::settings::defaults as d;
 use crate::settings::{OpenApiMode, ServerLimits, Settings, TxEnd};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 use std::ffi::{CStr, CString};
 
 const DEFAULT_DATABASE: &CStr = c"postgres";
-const DEFAULT_SERVER_HOST: &CStr = c"127.0.0.1";
 
 pub static DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_DATABASE));
 pub static SERVER_HOST: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(DEFAULT_SERVER_HOST));
-pub static SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(3000);
+    GucSetting::<Option<CString>>::new(Some(d::SERVER_HOST));
+pub static SERVER_PORT: GucSetting<i32> = GucSetting::<i32>::new(d::SERVER_PORT);
 pub static WORKERS: GucSetting<i32> = GucSetting::<i32>::new(2);
 
 /// Seconds a request may wait for a free executor before 504 PGRST003.
 pub static POOL_ACQUISITION_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10);
 
 // The HTTP edge (read by the listener per connection; the response limit by the executors).
-static SERVER_MAX_CONNECTIONS: GucSetting<i32> = GucSetting::<i32>::new(1000);
-static SERVER_MAX_BODY_SIZE: GucSetting<i32> = GucSetting::<i32>::new(10 * 1024 * 1024);
+static SERVER_MAX_CONNECTIONS: GucSetting<i32> = GucSetting::<i32>::new(d::SERVER_MAX_CONNECTIONS);
+static SERVER_MAX_BODY_SIZE: GucSetting<i32> = GucSetting::<i32>::new(d::SERVER_MAX_BODY_SIZE);
 static SERVER_MAX_RESPONSE_SIZE: GucSetting<i32> =
     GucSetting::<i32>::new(crate::ipc::MAX_RESPONSE_BODY as i32);
-static SERVER_HEADER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(10_000);
-static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
-static SERVER_KEEPALIVE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static SERVER_HEADER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(d::SERVER_HEADER_TIMEOUT_MS);
+static SERVER_BODY_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(d::SERVER_BODY_TIMEOUT_MS);
+static SERVER_KEEPALIVE_TIMEOUT: GucSetting<i32> =
+    GucSetting::<i32>::new(d::SERVER_KEEPALIVE_TIMEOUT_MS);
 /// Per executor, in kB: prepared plans beyond it are evicted, least recently used first.
 static PLAN_CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(16 * 1024);
 
 static JWT_SECRET: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_AUD: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static JWT_ROLE_CLAIM_KEY: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c".role"));
+    GucSetting::<Option<CString>>::new(Some(d::JWT_ROLE_CLAIM_KEY));
 static DEFAULT_ROLE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"authenticated"));
+    GucSetting::<Option<CString>>::new(Some(d::DEFAULT_ROLE));
 static DB_ANON_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static DB_AUTHENTICATOR_ROLE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"authenticator"));
+    GucSetting::<Option<CString>>::new(Some(d::DB_AUTHENTICATOR_ROLE));
 static DB_SCHEMAS: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"public"));
-static DB_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(-1);
-static DB_TX_END: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"commit"));
+    GucSetting::<Option<CString>>::new(Some(d::DB_SCHEMAS));
+static DB_MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(d::DB_MAX_ROWS);
+static DB_TX_END: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(d::DB_TX_END));
 static DB_AGGREGATES_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_PLAN_ENABLED: GucSetting<bool> = GucSetting::<bool>::new(false);
 static DB_EXTRA_SEARCH_PATH: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"public"));
+    GucSetting::<Option<CString>>::new(Some(d::DB_EXTRA_SEARCH_PATH));
 
 // JWT and JWKS settings (issue 10); the JWKS ones are read by the listener's fetcher too.
 static JWT_SECRET_IS_BASE64: GucSetting<bool> = GucSetting::<bool>::new(false);
 static JWT_ISS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
-static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(30);
-static JWT_CACHE_MAX_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(3600);
+static JWT_LEEWAY: GucSetting<i32> = GucSetting::<i32>::new(d::JWT_LEEWAY_S);
+static JWT_CACHE_MAX_LIFETIME: GucSetting<i32> =
+    GucSetting::<i32>::new(d::JWT_CACHE_MAX_LIFETIME_S);
 static JWKS_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static JWKS_REFRESH_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(300);
-pub static JWKS_REFETCH_MIN_INTERVAL: GucSetting<i32> = GucSetting::<i32>::new(30);
+pub static JWKS_REFETCH_MIN_INTERVAL: GucSetting<i32> =
+    GucSetting::<i32>::new(d::JWKS_REFETCH_MIN_INTERVAL_S);
 pub static JWKS_FETCH_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5);
 static DB_PRE_REQUEST: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 static SERVER_CORS_ALLOWED_ORIGINS: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 static OPENAPI_MODE: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"follow-privileges"));
+    GucSetting::<Option<CString>>::new(Some(d::OPENAPI_MODE));
 static OPENAPI_VERSION: GucSetting<Option<CString>> =
-    GucSetting::<Option<CString>>::new(Some(c"2.0"));
+    GucSetting::<Option<CString>>::new(Some(d::OPENAPI_VERSION));
 static OPENAPI_SERVER_PROXY_URI: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(None);
 static OPENAPI_SECURITY_ACTIVE: GucSetting<bool> = GucSetting::<bool>::new(false);
@@ -382,14 +386,15 @@ fn register_server_limits() {
 
 /// The limits for a newly accepted connection.
 pub fn server_limits() -> ServerLimits {
-    let ms = |s: &GucSetting<i32>| std::time::Duration::from_millis(s.get().max(1) as u64);
-    ServerLimits {
-        max_connections: SERVER_MAX_CONNECTIONS.get().max(1) as usize,
-        max_body: SERVER_MAX_BODY_SIZE.get().max(0) as usize,
-        header_timeout: ms(&SERVER_HEADER_TIMEOUT),
-        body_timeout: ms(&SERVER_BODY_TIMEOUT),
-        keepalive_timeout: ms(&SERVER_KEEPALIVE_TIMEOUT),
-    }
+    ServerLimits::from_values(
+        SERVER_MAX_CONNECTIONS.get(),
+        SERVER_MAX_BODY_SIZE.get(),
+        [
+            SERVER_HEADER_TIMEOUT.get(),
+            SERVER_BODY_TIMEOUT.get(),
+            SERVER_KEEPALIVE_TIMEOUT.get(),
+        ],
+    )
 }
 
 /// The largest response body an executor sends back.
@@ -454,14 +459,13 @@ pub fn plan_cache_bytes() -> usize {
 }
 
 pub fn server_host() -> String {
-    string(&SERVER_HOST).unwrap_or_else(|| DEFAULT_SERVER_HOST.to_string_lossy().into_owned())
+    string(&SERVER_HOST).unwrap_or_else(|| d::SERVER_HOST.to_string_lossy().into_owned())
 }
 
 /// The request-time settings, read from the current GUC values.
 pub fn snapshot() -> Settings {
     // an emptied setting means its default (the same as the GUC's boot value)
     let defaults = Settings::default();
-    let max_rows = DB_MAX_ROWS.get();
     Settings {
         jwt_secret: JWT_SECRET
             .get()
@@ -473,11 +477,7 @@ pub fn snapshot() -> Settings {
         anon_role: string(&DB_ANON_ROLE),
         authenticator_role: string(&DB_AUTHENTICATOR_ROLE).unwrap_or(defaults.authenticator_role),
         schemas: Settings::parse_schemas(&string(&DB_SCHEMAS).unwrap_or_default()),
-        max_rows: if max_rows >= 0 {
-            Some(max_rows as i64)
-        } else {
-            None
-        },
+        max_rows: Settings::parse_max_rows(DB_MAX_ROWS.get()),
         tx_end: TxEnd::parse(&string(&DB_TX_END).unwrap_or_default()),
         aggregates_enabled: DB_AGGREGATES_ENABLED.get(),
         jwt_secret_is_base64: JWT_SECRET_IS_BASE64.get(),

@@ -1,6 +1,41 @@
 //! A snapshot of the `serendb_data_api.*` settings taken for one request.
 //!
-//! Pure data: the `guc` module fills it from Postgres, tests build it by hand.
+//! Pure data: the `guc` module fills it from Postgres, tests build it by hand. The default
+//! values live once, in [`defaults`]: the GUCs' boot values and `Settings::default()` both
+//! read them.
+
+use std::ffi::CStr;
+
+/// Every setting's default, as the GUC boot value (`guc.rs`) and in [`Settings::default`] /
+/// [`ServerLimits::default`]. Strings are C strings because a GUC's boot value must be one.
+pub(crate) mod defaults {
+    use std::ffi::CStr;
+
+    pub(crate) const JWT_ROLE_CLAIM_KEY: &CStr = c".role";
+    pub(crate) const DEFAULT_ROLE: &CStr = c"authenticated";
+    pub(crate) const DB_AUTHENTICATOR_ROLE: &CStr = c"authenticator";
+    pub(crate) const DB_SCHEMAS: &CStr = c"public";
+    /// `-1`: unlimited
+    pub(crate) const DB_MAX_ROWS: i32 = -1;
+    pub(crate) const DB_TX_END: &CStr = c"commit";
+    pub(crate) const DB_EXTRA_SEARCH_PATH: &CStr = c"public";
+    pub(crate) const JWT_LEEWAY_S: i32 = 30;
+    pub(crate) const JWT_CACHE_MAX_LIFETIME_S: i32 = 3600;
+    pub(crate) const JWKS_REFETCH_MIN_INTERVAL_S: i32 = 30;
+    pub(crate) const OPENAPI_MODE: &CStr = c"follow-privileges";
+    pub(crate) const OPENAPI_VERSION: &CStr = c"2.0";
+    pub(crate) const SERVER_HOST: &CStr = c"127.0.0.1";
+    pub(crate) const SERVER_PORT: i32 = 3000;
+    pub(crate) const SERVER_MAX_CONNECTIONS: i32 = 1000;
+    pub(crate) const SERVER_MAX_BODY_SIZE: i32 = 10 * 1024 * 1024;
+    pub(crate) const SERVER_HEADER_TIMEOUT_MS: i32 = 10_000;
+    pub(crate) const SERVER_BODY_TIMEOUT_MS: i32 = 60_000;
+    pub(crate) const SERVER_KEEPALIVE_TIMEOUT_MS: i32 = 60_000;
+}
+
+fn text(c: &CStr) -> String {
+    c.to_string_lossy().into_owned()
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxEnd {
@@ -102,32 +137,36 @@ impl OpenApiMode {
 
 impl Default for Settings {
     fn default() -> Self {
+        use defaults as d;
         Settings {
             jwt_secret: None,
             jwt_aud: None,
-            jwt_role_claim_key: ".role".into(),
-            default_role: "authenticated".into(),
+            jwt_role_claim_key: text(d::JWT_ROLE_CLAIM_KEY),
+            default_role: text(d::DEFAULT_ROLE),
             anon_role: None,
-            authenticator_role: "authenticator".into(),
-            schemas: vec!["public".into()],
-            max_rows: None,
-            tx_end: TxEnd::Commit,
+            authenticator_role: text(d::DB_AUTHENTICATOR_ROLE),
+            schemas: Settings::parse_schemas(&text(d::DB_SCHEMAS)),
+            max_rows: Settings::parse_max_rows(d::DB_MAX_ROWS),
+            tx_end: TxEnd::parse(&text(d::DB_TX_END)),
             aggregates_enabled: false,
             jwt_secret_is_base64: false,
             jwt_iss: vec![],
-            jwt_leeway: 30,
-            jwt_cache_max_lifetime: 3600,
+            jwt_leeway: d::JWT_LEEWAY_S.into(),
+            jwt_cache_max_lifetime: d::JWT_CACHE_MAX_LIFETIME_S.into(),
             jwks_url: None,
-            jwks_refetch_min_interval: 30,
+            jwks_refetch_min_interval: d::JWKS_REFETCH_MIN_INTERVAL_S.into(),
             pre_request: None,
             plan_enabled: false,
-            extra_search_path: vec!["public".into()],
-            openapi_mode: OpenApiMode::FollowPrivileges,
-            openapi_version: Default::default(),
+            extra_search_path: Settings::parse_list(&text(d::DB_EXTRA_SEARCH_PATH)),
+            openapi_mode: OpenApiMode::parse(&text(d::OPENAPI_MODE)),
+            openapi_version: crate::api_request::media_types::OpenApiVersion::parse(&text(
+                d::OPENAPI_VERSION,
+            ))
+            .unwrap_or_default(),
             openapi_server_proxy_uri: None,
             openapi_security_active: false,
-            server_host: "127.0.0.1".into(),
-            server_port: 3000,
+            server_host: text(d::SERVER_HOST),
+            server_port: d::SERVER_PORT as u16,
         }
     }
 }
@@ -151,18 +190,19 @@ impl Settings {
             .collect()
     }
 
-    /// Splits a `db_schemas` value such as `public, v2`.
+    /// Splits a `db_schemas` value such as `public, v2`; an empty one is the default.
     pub(crate) fn parse_schemas(s: &str) -> Vec<String> {
-        let v: Vec<String> = s
-            .split(',')
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect();
+        let v = Settings::parse_list(s);
         if v.is_empty() {
-            vec!["public".into()]
+            Settings::parse_list(&text(defaults::DB_SCHEMAS))
         } else {
             v
         }
+    }
+
+    /// `db_max_rows`: a negative value is no limit.
+    pub(crate) fn parse_max_rows(n: i32) -> Option<i64> {
+        (n >= 0).then_some(n.into())
     }
 }
 
@@ -183,15 +223,33 @@ pub struct ServerLimits {
     pub keepalive_timeout: std::time::Duration,
 }
 
+impl ServerLimits {
+    /// From the settings' values: connections, body bytes, and the header, body and
+    /// keep-alive timeouts in ms (out-of-range values clamped, as the GUCs' minimums).
+    pub(crate) fn from_values(max_connections: i32, max_body: i32, timeouts_ms: [i32; 3]) -> Self {
+        let ms = |v: i32| std::time::Duration::from_millis(v.max(1) as u64);
+        let [header, body, keepalive] = timeouts_ms;
+        ServerLimits {
+            max_connections: max_connections.max(1) as usize,
+            max_body: max_body.max(0) as usize,
+            header_timeout: ms(header),
+            body_timeout: ms(body),
+            keepalive_timeout: ms(keepalive),
+        }
+    }
+}
+
 impl Default for ServerLimits {
     fn default() -> Self {
-        ServerLimits {
-            max_connections: 1000,
-            max_body: 10 * 1024 * 1024,
-            header_timeout: std::time::Duration::from_secs(10),
-            body_timeout: std::time::Duration::from_secs(60),
-            keepalive_timeout: std::time::Duration::from_secs(60),
-        }
+        ServerLimits::from_values(
+            defaults::SERVER_MAX_CONNECTIONS,
+            defaults::SERVER_MAX_BODY_SIZE,
+            [
+                defaults::SERVER_HEADER_TIMEOUT_MS,
+                defaults::SERVER_BODY_TIMEOUT_MS,
+                defaults::SERVER_KEEPALIVE_TIMEOUT_MS,
+            ],
+        )
     }
 }
 
@@ -216,6 +274,23 @@ mod tests {
     fn schemas_are_split_and_trimmed() {
         assert_eq!(Settings::parse_schemas("public, v2"), vec!["public", "v2"]);
         assert_eq!(Settings::parse_schemas(" "), vec!["public"]);
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let s = Settings::default();
+        assert_eq!(
+            (s.jwt_role_claim_key.as_str(), s.schemas.clone(), s.max_rows),
+            (".role", vec!["public".to_string()], None)
+        );
+        assert_eq!(
+            (s.tx_end, s.openapi_mode),
+            (TxEnd::Commit, OpenApiMode::FollowPrivileges)
+        );
+        let l = ServerLimits::default();
+        assert_eq!((l.max_connections, l.max_body), (1000, 10 * 1024 * 1024));
+        assert_eq!(l.header_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(l.keepalive_timeout, std::time::Duration::from_secs(60));
     }
 
     #[test]
