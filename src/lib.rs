@@ -29,7 +29,12 @@ mod respond;
 mod schema_cache;
 mod settings;
 
-// The public surface: what `fuzz/` and `examples/` drive, the pure pipeline steps.
+// The public surface: what `fuzz/` and `examples/` drive, the pure pipeline steps. The
+// pipeline's own types keep their fields crate-private (so the compiler sees unused ones);
+// callers outside use these functions: `Settings::set`, `ServerLimits::with_max_body`,
+// `SchemaCache::{from_json, names}`, `QueryResult::{from_row, with_resolution_ignored}`,
+// `ApiRequest::top_level_range`, and a `Statement`'s `sql` and `params`. Only the wire records
+// (`RawRequest` in, `HttpResponse` out) are plain data.
 pub use api_request::{parse_request, ApiRequest, RawRequest};
 pub use auth::authenticate_with_secret;
 pub use error::ApiError;
@@ -38,7 +43,7 @@ pub use metrics::Metrics;
 pub use parse::{parse_filter, parse_query};
 pub use plan::{plan, Statement};
 pub use respond::{error_response, respond, HttpResponse, QueryResult};
-pub use schema_cache::SchemaCache;
+pub use schema_cache::{Names as SchemaNames, SchemaCache};
 pub use settings::{ServerLimits, Settings, TxEnd};
 
 /// The executor <-> listener frames (fuzzed for lossless round trips).

@@ -67,50 +67,50 @@ impl TxEnd {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub jwt_secret: Option<String>,
-    pub jwt_aud: Option<String>,
+    pub(crate) jwt_secret: Option<String>,
+    pub(crate) jwt_aud: Option<String>,
     /// PostgREST's role claim path, e.g. `.role` or `.app_metadata.role`.
-    pub jwt_role_claim_key: String,
+    pub(crate) jwt_role_claim_key: String,
     /// Role for a valid JWT without a role claim.
-    pub default_role: String,
+    pub(crate) default_role: String,
     /// Role for requests without a JWT; `None` means such requests get 401.
-    pub anon_role: Option<String>,
-    pub authenticator_role: String,
+    pub(crate) anon_role: Option<String>,
+    pub(crate) authenticator_role: String,
     /// Exposed schemas; the first is the default.
-    pub schemas: Vec<String>,
-    pub max_rows: Option<i64>,
-    pub tx_end: TxEnd,
-    pub aggregates_enabled: bool,
+    pub(crate) schemas: Vec<String>,
+    pub(crate) max_rows: Option<i64>,
+    pub(crate) tx_end: TxEnd,
+    pub(crate) aggregates_enabled: bool,
     /// `jwt_secret` is base64-encoded (PostgREST's `jwt-secret-is-base64`)
-    pub jwt_secret_is_base64: bool,
+    pub(crate) jwt_secret_is_base64: bool,
     /// accepted `iss` values; empty: not checked
-    pub jwt_iss: Vec<String>,
+    pub(crate) jwt_iss: Vec<String>,
     /// clock skew tolerated on `exp`, `nbf`, `iat` (seconds)
-    pub jwt_leeway: i64,
+    pub(crate) jwt_leeway: i64,
     /// seconds a verified token stays cached (at most until its `exp`); 0: no cache
-    pub jwt_cache_max_lifetime: i64,
+    pub(crate) jwt_cache_max_lifetime: i64,
     /// where signing keys are fetched from (by the listener)
-    pub jwks_url: Option<String>,
+    pub(crate) jwks_url: Option<String>,
     /// an unknown `kid` triggers a refetch at most this often (seconds)
-    pub jwks_refetch_min_interval: i64,
+    pub(crate) jwks_refetch_min_interval: i64,
     /// function called before the main query (`db_pre_request`)
-    pub pre_request: Option<String>,
+    pub(crate) pre_request: Option<String>,
     /// `db_plan_enabled`: `Accept: application/vnd.pgrst.plan` answers the EXPLAIN output
-    pub plan_enabled: bool,
+    pub(crate) plan_enabled: bool,
     /// `db_extra_search_path`: schemas after the request's own on its search_path (PostgREST's
     /// default `public`; e.g. `extensions` where PostGIS lives)
-    pub extra_search_path: Vec<String>,
+    pub(crate) extra_search_path: Vec<String>,
     /// `GET /`: what the OpenAPI description shows (PostgREST's `openapi-mode`).
-    pub openapi_mode: OpenApiMode,
+    pub(crate) openapi_mode: OpenApiMode,
     /// `GET /`: the document served when the Accept header does not ask for a version.
-    pub openapi_version: crate::api_request::media_types::OpenApiVersion,
+    pub(crate) openapi_version: crate::api_request::media_types::OpenApiVersion,
     /// `openapi-server-proxy-uri`: the public URL the document names instead of the server's.
-    pub openapi_server_proxy_uri: Option<String>,
+    pub(crate) openapi_server_proxy_uri: Option<String>,
     /// `openapi-security-active`: the document declares the JWT bearer security scheme.
-    pub openapi_security_active: bool,
+    pub(crate) openapi_security_active: bool,
     /// the listener's address, named in the document when no proxy URI is set
-    pub server_host: String,
-    pub server_port: u16,
+    pub(crate) server_host: String,
+    pub(crate) server_port: u16,
 }
 
 /// PostgREST's `openapi-mode`.
@@ -172,6 +172,41 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// Sets one setting by its name (PostgREST's config key with `_`, as the GUC
+    /// `serendb_data_api.<name>` without the prefix), parsed as the GUC's value is: the way
+    /// `fuzz/` and `examples/` configure a snapshot. Only request-time settings.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let opt = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
+        let int = |v: &str| v.trim().parse::<i64>().map_err(|e| format!("{name}: {e}"));
+        let flag = |v: &str| match v.trim() {
+            "on" | "true" | "1" => Ok(true),
+            "off" | "false" | "0" => Ok(false),
+            other => Err(format!("{name}: not a boolean: {other}")),
+        };
+        match name {
+            "jwt_secret" => self.jwt_secret = opt(value),
+            "jwt_aud" => self.jwt_aud = opt(value),
+            "jwt_role_claim_key" => self.jwt_role_claim_key = value.trim().to_string(),
+            "default_role" => self.default_role = value.trim().to_string(),
+            "db_anon_role" => self.anon_role = opt(value),
+            "db_schemas" => self.schemas = Settings::parse_schemas(value),
+            "db_max_rows" => {
+                let n = i32::try_from(int(value)?).map_err(|e| format!("{name}: {e}"))?;
+                self.max_rows = Settings::parse_max_rows(n);
+            }
+            "db_tx_end" => self.tx_end = TxEnd::parse(value),
+            "db_aggregates_enabled" => self.aggregates_enabled = flag(value)?,
+            "db_plan_enabled" => self.plan_enabled = flag(value)?,
+            "db_extra_search_path" => self.extra_search_path = Settings::parse_list(value),
+            "jwt_secret_is_base64" => self.jwt_secret_is_base64 = flag(value)?,
+            "jwt_iss" => self.jwt_iss = Settings::parse_list(value),
+            "jwt_leeway" => self.jwt_leeway = int(value)?,
+            "openapi_mode" => self.openapi_mode = OpenApiMode::parse(value),
+            _ => return Err(format!("not a request-time setting: {name}")),
+        }
+        Ok(())
+    }
+
     /// The request's search_path: its schema, then `db_extra_search_path`, each quoted (as
     /// PostgREST sets it).
     pub fn search_path(&self, schema: &str) -> String {
@@ -211,19 +246,24 @@ impl Settings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerLimits {
     /// open client connections; more get 503 at once
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// request bodies larger than this get 413 before they are read
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// from a request's first byte (or the connection's start) until its headers are complete
-    pub header_timeout: std::time::Duration,
+    pub(crate) header_timeout: std::time::Duration,
     /// for the whole body, once the headers are in; also the longest a client may take to
     /// accept any part of a response
-    pub body_timeout: std::time::Duration,
+    pub(crate) body_timeout: std::time::Duration,
     /// how long a keep-alive connection may sit idle between requests
-    pub keepalive_timeout: std::time::Duration,
+    pub(crate) keepalive_timeout: std::time::Duration,
 }
 
 impl ServerLimits {
+    /// These limits with another largest request body (bytes).
+    pub fn with_max_body(self, max_body: usize) -> Self {
+        ServerLimits { max_body, ..self }
+    }
+
     /// From the settings' values: connections, body bytes, and the header, body and
     /// keep-alive timeouts in ms (out-of-range values clamped, as the GUCs' minimums).
     pub(crate) fn from_values(max_connections: i32, max_body: i32, timeouts_ms: [i32; 3]) -> Self {
@@ -291,6 +331,21 @@ mod tests {
         assert_eq!((l.max_connections, l.max_body), (1000, 10 * 1024 * 1024));
         assert_eq!(l.header_timeout, std::time::Duration::from_secs(10));
         assert_eq!(l.keepalive_timeout, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn set_parses_as_the_gucs_do() {
+        let mut s = Settings::default();
+        s.set("db_schemas", "public, v2").unwrap();
+        s.set("db_max_rows", "-1").unwrap();
+        s.set("db_anon_role", " ").unwrap();
+        s.set("db_aggregates_enabled", "on").unwrap();
+        assert_eq!((s.schemas.len(), s.max_rows, s.anon_role.is_none()), (2, None, true));
+        assert!(s.aggregates_enabled);
+        s.set("db_max_rows", "5").unwrap();
+        assert_eq!(s.max_rows, Some(5));
+        assert!(s.set("db_max_rows", "x").is_err());
+        assert!(s.set("server_port", "1").is_err());
     }
 
     #[test]

@@ -24,20 +24,31 @@ fuzz_target!(|data: &[u8]| {
     let mut lines = text.split('\n');
     let claim_key = lines.next().unwrap_or_default();
     let mut s = settings();
-    s.jwt_role_claim_key = claim_key.to_string();
-    s.anon_role = (mode & 2 != 0).then(|| "anon".into());
-    s.jwt_aud = (mode & 4 != 0).then(|| "fuzz-aud".into());
-    s.jwt_secret = Some(if mode & 8 != 0 {
+    let set = |s: &mut serendb_data_api::Settings, name: &str, value: &str| {
+        s.set(name, value).expect("a request-time setting");
+    };
+    set(&mut s, "jwt_role_claim_key", claim_key);
+    set(
+        &mut s,
+        "db_anon_role",
+        if mode & 2 != 0 { "anon" } else { "" },
+    );
+    set(
+        &mut s,
+        "jwt_aud",
+        if mode & 4 != 0 { "fuzz-aud" } else { "" },
+    );
+    let secret = if mode & 16 != 0 {
+        String::new()
+    } else if mode & 8 != 0 {
         format!(
             r#"{{"keys":[{{"kty":"oct","k":"{}","alg":"HS256"}}]}}"#,
             URL_SAFE_NO_PAD.encode(SECRET)
         )
     } else {
         SECRET.into()
-    });
-    if mode & 16 != 0 {
-        s.jwt_secret = None;
-    }
+    };
+    set(&mut s, "jwt_secret", &secret);
 
     let authorization = if mode & 1 == 0 {
         lines.next().map(str::to_string)

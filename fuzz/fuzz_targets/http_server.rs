@@ -22,10 +22,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = client.write_all(data).await;
         let _ = client.shutdown().await;
         // a small body limit, so the 413 paths are reached too
-        let limits = ServerLimits {
-            max_body: 4096,
-            ..ServerLimits::default()
-        };
+        let limits = ServerLimits::default().with_max_body(4096);
         let serve = serve_connection(server, limits, |req: RawRequest| async move {
             // the listener hands every request to an executor as an ipc frame
             let frame = ipc::encode_request(&req);

@@ -30,26 +30,16 @@ fn names() -> &'static Names {
             "../../src/schema_cache/testdata/conformance.json"
         ))
         .expect("testdata schema cache");
+        let names = cache.names();
         let mut n = Names {
-            tables: cache.tables.iter().map(|t| t.name.clone()).collect(),
-            columns: cache
-                .tables
-                .iter()
-                .flat_map(|t| t.columns.iter().map(|c| c.name.clone()))
-                .collect(),
-            hints: cache
-                .foreign_keys
-                .iter()
-                .flat_map(|f| [f.name.clone(), f.columns.join(",")])
-                .collect(),
-            functions: cache.functions.iter().map(|f| f.name.clone()).collect(),
-            args: cache
-                .functions
-                .iter()
-                .flat_map(|f| f.args.iter().map(|a| a.name.clone()))
-                .collect(),
+            tables: names.tables,
+            columns: names.columns,
+            hints: names.hints,
+            functions: names.functions,
+            args: names.args,
             cache,
         };
+        // a name no table or function has, so the not-found paths are reached too
         for v in [
             &mut n.tables,
             &mut n.columns,
@@ -57,8 +47,6 @@ fn names() -> &'static Names {
             &mut n.functions,
             &mut n.args,
         ] {
-            v.sort();
-            v.dedup();
             v.push("nope".into());
         }
         n
@@ -393,9 +381,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut s = settings();
-    s.aggregates_enabled = u.arbitrary().unwrap_or(false);
+    let aggregates: bool = u.arbitrary().unwrap_or(false);
+    s.set("db_aggregates_enabled", if aggregates { "on" } else { "off" })
+        .expect("a boolean");
     if u.arbitrary().unwrap_or(false) {
-        s.max_rows = Some(u.int_in_range(0..=3).unwrap_or(1));
+        let max_rows: u8 = u.int_in_range(0..=3).unwrap_or(1);
+        s.set("db_max_rows", &max_rows.to_string()).expect("a row count");
     }
     if let Ok(req) = parse_request(&raw, &s) {
         let _ = plan(&req, &n.cache, &s);

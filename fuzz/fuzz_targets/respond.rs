@@ -25,16 +25,19 @@ fuzz_target!(|data: &[u8]| {
     let text = |name: &str| raw.header(name).map(str::to_string);
     let resp = match parse_request(&raw, &settings) {
         Ok(req) => {
-            let result = QueryResult {
-                total: num("x-fuzz-total"),
-                page_total: num("x-fuzz-page-total").unwrap_or(0),
-                body: text("x-fuzz-result-body"),
-                response_headers: text("x-fuzz-response-headers"),
-                response_status: text("x-fuzz-response-status"),
-                location: text("x-fuzz-location"),
-                inserted: num("x-fuzz-inserted"),
-                resolution_ignored: raw.header("x-fuzz-resolution-ignored").is_some(),
-            };
+            // the result row's columns, as text, in the order the statement returns them
+            let int = |name: &str| num(name).map(|n| n.to_string());
+            let row = [
+                int("x-fuzz-total"),
+                Some(num("x-fuzz-page-total").unwrap_or(0).to_string()),
+                text("x-fuzz-result-body"),
+                text("x-fuzz-response-headers"),
+                text("x-fuzz-response-status"),
+                text("x-fuzz-location"),
+                int("x-fuzz-inserted"),
+            ];
+            let result = QueryResult::from_row(&row)
+                .with_resolution_ignored(raw.header("x-fuzz-resolution-ignored").is_some());
             match respond(&req, result) {
                 Ok(r) => r,
                 Err(e) => error_response(&e),

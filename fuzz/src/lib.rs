@@ -6,10 +6,9 @@ use serendb_data_api::Settings;
 
 /// Settings like a deployment exposing two schemas.
 pub fn settings() -> Settings {
-    Settings {
-        schemas: vec!["public".into(), "v2".into()],
-        ..Settings::default()
-    }
+    let mut s = Settings::default();
+    s.set("db_schemas", "public, v2").expect("db_schemas");
+    s
 }
 
 /// Reads a request written like an HTTP/1.1 head, but leniently, so that the fuzzer can reach
@@ -53,12 +52,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// reached too: `x-fuzz-max-rows: N`, `x-fuzz-aggregates: 1`, `x-fuzz-tx-end: ...`.
 pub fn settings_for(raw: &RawRequest) -> Settings {
     let mut s = settings();
-    if let Some(n) = raw.header("x-fuzz-max-rows").and_then(|v| v.parse().ok()) {
-        s.max_rows = Some(n);
+    if let Some(n) = raw.header("x-fuzz-max-rows") {
+        // a value the setting refuses is not set, as Postgres would refuse it
+        let _ = s.set("db_max_rows", n);
     }
-    s.aggregates_enabled = raw.header("x-fuzz-aggregates").is_some();
+    let aggregates = raw.header("x-fuzz-aggregates").is_some();
+    s.set(
+        "db_aggregates_enabled",
+        if aggregates { "on" } else { "off" },
+    )
+    .expect("a boolean");
     if let Some(t) = raw.header("x-fuzz-tx-end") {
-        s.tx_end = serendb_data_api::TxEnd::parse(t);
+        s.set("db_tx_end", t).expect("db_tx_end takes any text");
     }
     s
 }

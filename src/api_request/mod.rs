@@ -92,31 +92,31 @@ pub enum Resource {
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApiRequest {
-    pub method: Method,
-    pub resource: Resource,
+    pub(crate) method: Method,
+    pub(crate) resource: Resource,
     /// the schema this request targets (default schema, or the profile header's)
-    pub schema: String,
+    pub(crate) schema: String,
     /// Was the schema negotiated by profile, so the response names it in Content-Profile?
     /// As PostgREST: true when a valid profile header was given, and also whenever more than
     /// one schema is exposed (then the default schema counts as negotiated).
-    pub profile_given: bool,
-    pub query: QueryParams,
-    pub prefer: Preferences,
-    pub accept: MediaType,
+    pub(crate) profile_given: bool,
+    pub(crate) query: QueryParams,
+    pub(crate) prefer: Preferences,
+    pub(crate) accept: MediaType,
     /// `Accept: application/vnd.pgrst.plan...` (with `db_plan_enabled`): answer the EXPLAIN of
     /// the statement that would answer `accept`
-    pub explain: Option<Explain>,
+    pub(crate) explain: Option<Explain>,
     /// `GET /`: the OpenAPI version the Accept header asked for (`None`: the setting's)
-    pub openapi_version: Option<media_types::OpenApiVersion>,
-    pub content_type: BodyType,
+    pub(crate) openapi_version: Option<media_types::OpenApiVersion>,
+    pub(crate) content_type: BodyType,
     /// `Range: items=a-b` as (offset, inclusive end). Only read for GET (PostgREST ignores
     /// it for every other method); `None` when absent or not of the form `a-b` / `a-`.
     /// Use [`ApiRequest::top_level_range`] for the window the root query returns.
-    pub range: Option<(i64, Option<i64>)>,
+    pub(crate) range: Option<(i64, Option<i64>)>,
     /// lower-case names
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// the body, decoded for the endpoint (table writes and POST calls; `None` for the rest)
-    pub payload: Option<Payload>,
+    pub(crate) payload: Option<Payload>,
 }
 
 impl ApiRequest {

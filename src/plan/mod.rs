@@ -33,15 +33,15 @@ pub struct Statement {
     /// `$1..$n`, all passed as text (NULL when `None`)
     pub params: Vec<Option<String>>,
     /// run in a read-only transaction (GET/HEAD)
-    pub read_only: bool,
+    pub(crate) read_only: bool,
     /// `Prefer: count=planned|estimated` on reads: the planner's row estimate enters the total
-    pub estimate: Option<Estimate>,
+    pub(crate) estimate: Option<Estimate>,
     /// `Prefer: resolution=` was given but has nothing to resolve on (an insert into a table
     /// without a primary key and no `on_conflict`): not reported in Preference-Applied
-    pub resolution_ignored: bool,
+    pub(crate) resolution_ignored: bool,
     /// `sql` is `EXPLAIN (...) <the statement>` (`Accept: application/vnd.pgrst.plan`): its
     /// rows are the plan, the response body (see [`explained`])
-    pub explain: Option<Explain>,
+    pub(crate) explain: Option<Explain>,
 }
 
 /// The planner's estimate of a read's total (PostgREST's planned and estimated counts). An

@@ -45,23 +45,23 @@ impl ResultRow<'_> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueryResult {
     /// `total_result_set`: the counted (or planned/estimated) total, when a count was asked.
-    pub total: Option<i64>,
+    pub(crate) total: Option<i64>,
     /// Rows in the response; for writes the rows affected, also under `return=minimal`
     /// (PostgREST checks singular/max-affected/PUT against it).
-    pub page_total: i64,
+    pub(crate) page_total: i64,
     /// The body built by Postgres. `None` for an RPC call means a void function (204).
-    pub body: Option<String>,
-    pub response_headers: Option<String>,
-    pub response_status: Option<String>,
+    pub(crate) body: Option<String>,
+    pub(crate) response_headers: Option<String>,
+    pub(crate) response_status: Option<String>,
     /// `Location` for `return=headers-only` inserts: a path (`/t?id=eq.1`) or just its
     /// query string (`id=eq.1`).
-    pub location: Option<String>,
+    pub(crate) location: Option<String>,
     /// Upserts (PUT, POST with `resolution=merge-duplicates`): the rows inserted rather than
     /// updated. A PUT answers 201 only when it inserted, a merging POST that only updated 200.
-    pub inserted: Option<i64>,
+    pub(crate) inserted: Option<i64>,
     /// Not a column: the planner found nothing for `Prefer: resolution=` to resolve on (see
     /// `Statement::resolution_ignored`), so Preference-Applied leaves it out.
-    pub resolution_ignored: bool,
+    pub(crate) resolution_ignored: bool,
 }
 
 impl QueryResult {
@@ -78,6 +78,15 @@ impl QueryResult {
             location: col(5),
             inserted: int(6),
             resolution_ignored: false,
+        }
+    }
+
+    /// The row of a statement whose `Prefer: resolution=` had nothing to resolve on
+    /// (`Statement::resolution_ignored`).
+    pub fn with_resolution_ignored(self, resolution_ignored: bool) -> QueryResult {
+        QueryResult {
+            resolution_ignored,
+            ..self
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod shared;
 #[cfg(feature = "pg15")]
 pub mod load;
 
-pub use model::SchemaCache;
+pub use model::{Names, SchemaCache};
 
 /// The introspection query. Takes `$1` = text[] of exposed schemas; returns one json value.
 pub const INTROSPECTION_SQL: &str = include_str!("introspect.sql");

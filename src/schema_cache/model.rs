@@ -142,24 +142,67 @@ pub struct ComputedRelationship {
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct SchemaCache {
-    pub tables: Vec<Table>,
+    pub(crate) tables: Vec<Table>,
     #[serde(default)]
-    pub foreign_keys: Vec<ForeignKey>,
+    pub(crate) foreign_keys: Vec<ForeignKey>,
     #[serde(default)]
-    pub functions: Vec<Function>,
+    pub(crate) functions: Vec<Function>,
     #[serde(default)]
-    pub computed_columns: Vec<ComputedColumn>,
+    pub(crate) computed_columns: Vec<ComputedColumn>,
     #[serde(default)]
-    pub computed_relationships: Vec<ComputedRelationship>,
+    pub(crate) computed_relationships: Vec<ComputedRelationship>,
     /// The schema of the `postgis` extension, when installed (`application/geo+json` calls its
     /// `ST_AsGeoJSON(record)`, schema-qualified: it need not be on the search_path).
     #[serde(default)]
-    pub postgis_schema: Option<String>,
+    pub(crate) postgis_schema: Option<String>,
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
 }
 
+/// The names a request may use, by kind, each sorted and without duplicates (for request
+/// generators such as the `plan_grammar` fuzz target).
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub tables: Vec<String>,
+    pub columns: Vec<String>,
+    /// embedding hints: foreign key names and their column lists (`a,b`)
+    pub hints: Vec<String>,
+    pub functions: Vec<String>,
+    pub args: Vec<String>,
+}
+
 impl SchemaCache {
+    /// Every table, column, hint, function and argument name of the cache.
+    pub fn names(&self) -> Names {
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v.dedup();
+            v
+        };
+        Names {
+            tables: sorted(self.tables.iter().map(|t| t.name.clone()).collect()),
+            columns: sorted(
+                self.tables
+                    .iter()
+                    .flat_map(|t| t.columns.iter().map(|c| c.name.clone()))
+                    .collect(),
+            ),
+            hints: sorted(
+                self.foreign_keys
+                    .iter()
+                    .flat_map(|f| [f.name.clone(), f.columns.join(",")])
+                    .collect(),
+            ),
+            functions: sorted(self.functions.iter().map(|f| f.name.clone()).collect()),
+            args: sorted(
+                self.functions
+                    .iter()
+                    .flat_map(|f| f.args.iter().map(|a| a.name.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
     /// Parses the introspection query's JSON output and indexes it.
     pub fn from_json(json: &str) -> Result<SchemaCache, serde_json::Error> {
         let mut sc: SchemaCache = serde_json::from_str(json)?;
