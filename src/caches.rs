@@ -2,12 +2,13 @@
 //! check, with the invalidation callbacks and `NOTIFY pgrst` handling that mark them stale.
 
 use crate::error::ApiError;
+use crate::schema_cache::unchanged::{self, Hashes};
 use crate::schema_cache::{shared, SchemaCache};
 use crate::spi;
 use pgrx::pg_sys;
 use std::cell::Cell;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -20,9 +21,20 @@ static SCHEMA_STALE: AtomicBool = AtomicBool::new(true);
 static SCHEMA_FORCE: AtomicBool = AtomicBool::new(true);
 static ROLES_STALE: AtomicBool = AtomicBool::new(true);
 
-/// A loaded schema cache: the `db_schemas` it was loaded for, the cache, and the catalog
-/// fingerprint it was loaded at.
-type Loaded = (Vec<String>, Rc<SchemaCache>, String);
+/// A loaded schema cache: the `db_schemas` it was loaded for, the cache, the catalog
+/// fingerprint and the relation hashes it was loaded at.
+type Loaded = (Vec<String>, Rc<SchemaCache>, String, Rc<Hashes>);
+
+/// Since the last invalidation: the request strings and relations found unchanged since the
+/// cache was loaded (`schema_cache::unchanged`). True until the next invalidation.
+#[derive(Default)]
+struct Verified {
+    strings: HashSet<String>,
+    relations: HashSet<(String, String)>,
+}
+
+/// Beyond this many remembered strings the memo starts over (filter values vary per request).
+const VERIFIED_STRINGS_MAX: usize = 10_000;
 
 thread_local! {
     static SCHEMA: RefCell<Option<Loaded>> = const { RefCell::new(None) };
@@ -30,6 +42,19 @@ thread_local! {
     /// When this executor was last told to reload whatever the fingerprint says (its start,
     /// `NOTIFY pgrst`, SIGHUP): a published document must be newer.
     static FORCED_AT: Cell<SystemTime> = const { Cell::new(SystemTime::UNIX_EPOCH) };
+    /// An invalidation arrived since the cache was last known current (loaded, or its
+    /// fingerprint found unchanged).
+    static PENDING: Cell<bool> = const { Cell::new(true) };
+    static VERIFIED: RefCell<Verified> = RefCell::new(Verified::default());
+}
+
+/// Whether the cache may be out of date (invalidations taken since it was known current).
+fn take_stale() -> bool {
+    if SCHEMA_STALE.swap(false, Ordering::Relaxed) {
+        PENDING.set(true);
+        VERIFIED.with(|v| *v.borrow_mut() = Verified::default());
+    }
+    PENDING.get()
 }
 
 /// A reload that the fingerprint cannot veto.
@@ -159,22 +184,22 @@ pub fn process_notifications() {
 /// fingerprint when there is one (`schema_cache::shared`), else by introspection, which is then
 /// published. Must run in a transaction.
 pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
-    let stale = SCHEMA_STALE.swap(false, Ordering::Relaxed);
+    let stale = take_stale();
     let force = SCHEMA_FORCE.swap(false, Ordering::Relaxed);
     let current = SCHEMA.with(|s| s.borrow().clone());
     let mut fingerprint = None;
-    if let (false, Some((loaded_for, sc, loaded_at))) = (force, &current) {
+    if let (false, Some((loaded_for, sc, loaded_at, _))) = (force, &current) {
         if loaded_for == schemas {
             if !stale {
                 return Ok(sc.clone());
             }
             match catalog_fingerprint() {
-                Ok(now) if &now == loaded_at => return Ok(sc.clone()),
-                Ok(now) => fingerprint = Some(now),
-                Err(e) => {
-                    SCHEMA_STALE.store(true, Ordering::Relaxed);
-                    return Err(e);
+                Ok(now) if &now == loaded_at => {
+                    PENDING.set(false);
+                    return Ok(sc.clone());
                 }
+                Ok(now) => fingerprint = Some(now),
+                Err(e) => return Err(e),
             }
         }
     }
@@ -184,14 +209,16 @@ pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
         .unwrap_or_else(catalog_fingerprint)
         .and_then(|f| load(schemas, &f));
     match loaded {
-        Ok(Some((sc, fingerprint))) => {
+        Ok(Some((sc, fingerprint, hashes))) => {
             let sc = Rc::new(sc);
-            SCHEMA.with(|s| *s.borrow_mut() = Some((schemas.to_vec(), sc.clone(), fingerprint)));
+            SCHEMA.with(|s| {
+                *s.borrow_mut() = Some((schemas.to_vec(), sc.clone(), fingerprint, Rc::new(hashes)))
+            });
+            PENDING.set(false);
             Ok(sc)
         }
         Ok(None) => {
             SCHEMA.with(|s| *s.borrow_mut() = None);
-            SCHEMA_STALE.store(true, Ordering::Relaxed);
             SCHEMA_FORCE.store(true, Ordering::Relaxed);
             Err(
                 ApiError::not_ready("Could not query the database for the schema cache. Retrying.")
@@ -201,11 +228,82 @@ pub fn schema(schemas: &[String]) -> Result<Rc<SchemaCache>, ApiError> {
             )
         }
         Err(e) => {
-            SCHEMA_STALE.store(true, Ordering::Relaxed);
             SCHEMA_FORCE.store(true, Ordering::Relaxed);
             Err(e)
         }
     }
+}
+
+/// Plans a request: with the current schema cache, or, when invalidations arrived since it was
+/// loaded, with the cache as it is when nothing the plan can read changed
+/// (`schema_cache::unchanged` has the argument), so the request does not wait for a reload
+/// (the fingerprint check, another executor's introspection, or its own). `strings` gives the
+/// strings of the request (`None`: RPC and the root, which always need a current cache).
+/// Must run in a transaction.
+pub fn plan<T>(
+    schemas: &[String],
+    strings: Option<impl FnOnce() -> Vec<String>>,
+    plan: impl Fn(&SchemaCache) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    if take_stale() && !SCHEMA_FORCE.load(Ordering::Relaxed) {
+        let current = SCHEMA.with(|s| s.borrow().clone());
+        if let (Some(strings), Some((loaded_for, sc, _, hashes))) = (strings, current) {
+            if loaded_for == schemas {
+                if let Ok(planned) = plan(&sc) {
+                    if still_valid(&sc, &hashes, strings()) {
+                        crate::metrics::get().schema_cache_kept();
+                        return Ok(planned);
+                    }
+                }
+            }
+        }
+    }
+    let sc = schema(schemas)?;
+    plan(&sc)
+}
+
+/// Whether nothing the plan of a request with these strings can read changed since `sc` was
+/// loaded with `hashes`.
+fn still_valid(sc: &SchemaCache, hashes: &Hashes, strings: Vec<String>) -> bool {
+    let Some(deps) = unchanged::deps(sc, &strings) else {
+        return false;
+    };
+    let (new_strings, new_deps): (Vec<String>, Vec<(String, String)>) = VERIFIED.with(|v| {
+        let v = v.borrow();
+        (
+            strings
+                .iter()
+                .filter(|s| !v.strings.contains(*s))
+                .cloned()
+                .collect(),
+            deps.iter()
+                .filter(|d| !v.relations.contains(*d))
+                .cloned()
+                .collect(),
+        )
+    });
+    if new_strings.is_empty() && new_deps.is_empty() {
+        return true;
+    }
+    let now = match crate::schema_cache::load::relation_hashes(&new_strings, &new_deps) {
+        Ok(now) => now,
+        Err(e) => {
+            pgrx::debug1!("serendb_data_api: relation hashes: {e}");
+            return false;
+        }
+    };
+    if !unchanged::unchanged(hashes, &new_strings, &new_deps, &now) {
+        return false;
+    }
+    VERIFIED.with(|v| {
+        let mut v = v.borrow_mut();
+        if v.strings.len() + new_strings.len() > VERIFIED_STRINGS_MAX {
+            v.strings.clear();
+        }
+        v.strings.extend(new_strings);
+        v.relations.extend(new_deps);
+    });
+    true
 }
 
 /// How long an executor waits for another one's introspection of the same catalog state
@@ -214,7 +312,10 @@ const LOAD_LOCK_PATIENCE: Duration = Duration::from_secs(30);
 
 /// The cache for the catalog at `fingerprint` and the fingerprint it was actually read at
 /// (an introspection may see a newer catalog than the fingerprint taken before it).
-fn load(schemas: &[String], fingerprint: &str) -> Result<Option<(SchemaCache, String)>, ApiError> {
+fn load(
+    schemas: &[String],
+    fingerprint: &str,
+) -> Result<Option<(SchemaCache, String, Hashes)>, ApiError> {
     let key = shared::Key {
         database: unsafe { pg_sys::MyDatabaseId }.to_u32(),
         schemas: schemas.to_vec(),
@@ -241,35 +342,40 @@ fn load(schemas: &[String], fingerprint: &str) -> Result<Option<(SchemaCache, St
     }
     let started_at = SystemTime::now();
     let started = Instant::now();
-    let parsed = crate::schema_cache::load::introspect(schemas).and_then(|doc| {
-        doc.map(|doc| {
-            SchemaCache::from_json(&doc.json)
-                .map(|sc| (sc, doc))
-                .map_err(|e| ApiError::internal(format!("cannot read the schema cache: {e}")))
-        })
-        .transpose()
+    let parsed = crate::schema_cache::load::introspect(schemas).and_then(|found| {
+        found
+            .map(|found| parse(&found.doc).map(|(sc, h)| (sc, h, found)))
+            .transpose()
     });
     crate::metrics::get().schema_cache_load(
         started.elapsed().as_secs_f64(),
         matches!(parsed, Ok(Some(_))),
     );
-    let Some((sc, doc)) = parsed? else {
+    let Some((sc, hashes, found)) = parsed? else {
         return Ok(None);
     };
     pgrx::debug1!(
         "serendb_data_api: schema cache loaded by introspection (catalog fingerprint {})",
-        doc.fingerprint
+        found.fingerprint
     );
     if let Some(dir) = &dir {
-        if let Err(e) = shared::write(dir, &key, &doc.fingerprint, started_at, &doc.json) {
+        if let Err(e) = shared::write(dir, &key, &found.fingerprint, started_at, &found.doc) {
             pgrx::log!(
                 "serendb_data_api: cannot publish the schema cache in {}: {e}",
                 dir.display()
             );
         }
     }
-    crate::schema_cache::load::set_last_json(doc.json);
-    Ok(Some((sc, doc.fingerprint)))
+    crate::schema_cache::load::set_last_json(found.doc.json);
+    Ok(Some((sc, found.fingerprint, hashes)))
+}
+
+fn parse(doc: &shared::Document) -> Result<(SchemaCache, Hashes), ApiError> {
+    let sc = SchemaCache::from_json(&doc.json)
+        .map_err(|e| ApiError::internal(format!("cannot read the schema cache: {e}")))?;
+    let hashes = Hashes::from_json(&doc.hashes)
+        .map_err(|e| ApiError::internal(format!("cannot read the relation hashes: {e}")))?;
+    Ok((sc, hashes))
 }
 
 fn interrupts() {
@@ -282,26 +388,26 @@ fn from_shared(
     key: &shared::Key,
     fingerprint: &str,
     not_before: SystemTime,
-) -> Option<(SchemaCache, String)> {
+) -> Option<(SchemaCache, String, Hashes)> {
     let started = Instant::now();
-    let json = match shared::read(dir, key, fingerprint, not_before) {
-        Ok(json) => json,
+    let ignored = |why: &dyn std::fmt::Display| {
+        pgrx::log!(
+            "serendb_data_api: ignoring the published schema cache {}: {why}",
+            key.path(dir).display()
+        )
+    };
+    let doc = match shared::read(dir, key, fingerprint, not_before) {
+        Ok(doc) => doc,
         Err(shared::Skip::Damaged(why)) => {
-            pgrx::log!(
-                "serendb_data_api: ignoring the published schema cache {}: {why}",
-                key.path(dir).display()
-            );
+            ignored(&why);
             return None;
         }
         Err(_) => return None,
     };
-    let sc = match SchemaCache::from_json(&json) {
-        Ok(sc) => sc,
+    let (sc, hashes) = match parse(&doc) {
+        Ok(parsed) => parsed,
         Err(e) => {
-            pgrx::log!(
-                "serendb_data_api: ignoring the published schema cache {}: {e}",
-                key.path(dir).display()
-            );
+            ignored(&e.message);
             return None;
         }
     };
@@ -309,8 +415,8 @@ fn from_shared(
     pgrx::debug1!(
         "serendb_data_api: schema cache loaded from the published document (catalog fingerprint {fingerprint})"
     );
-    crate::schema_cache::load::set_last_json(json);
-    Some((sc, fingerprint.to_string()))
+    crate::schema_cache::load::set_last_json(doc.json);
+    Some((sc, fingerprint.to_string(), hashes))
 }
 
 /// The private directory of the data directory the documents are published in; `None` (said

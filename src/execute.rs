@@ -76,8 +76,25 @@ fn serve_in_transaction(
     // The statement reads these after it ran: only what this request's SQL set counts.
     session::set_local("response.headers", "")?;
     session::set_local("response.status", "")?;
-    let schema = caches::schema(&settings.schemas)?;
-    let stmt = observe::stage(Stage::Plan, || plan::plan(req, &schema, settings))?;
+    // A request on a relation may be planned with a cache loaded before a DDL change that
+    // does not concern it (caches::plan); what it names is in these fields (not the body).
+    let strings =
+        matches!(req.resource, crate::api_request::Resource::Relation(_)).then_some(|| {
+            crate::schema_cache::unchanged::debug_strings(&format!(
+                "{:?}",
+                (
+                    &req.resource,
+                    &req.schema,
+                    &req.query,
+                    &req.prefer,
+                    &req.accept,
+                    &req.explain
+                )
+            ))
+        });
+    let stmt = caches::plan(&settings.schemas, strings, |sc| {
+        observe::stage(Stage::Plan, || plan::plan(req, sc, settings))
+    })?;
     let role_settings = check_role(&auth.role, settings)?;
     if stmt.read_only {
         unsafe { pg_sys::XactReadOnly = true };

@@ -33,6 +33,7 @@ pub struct Metrics {
     schema_cache_shared_loads: AtomicU64,
     schema_cache_shared_load_us: AtomicU64,
     schema_cache_load_wait_us: AtomicU64,
+    schema_cache_kept: AtomicU64,
     pub pool_available: AtomicI64,
     pub pool_waiting: AtomicI64,
     pub pool_max: AtomicI64,
@@ -78,6 +79,7 @@ impl Metrics {
             schema_cache_shared_loads: ZERO,
             schema_cache_shared_load_us: ZERO,
             schema_cache_load_wait_us: ZERO,
+            schema_cache_kept: ZERO,
             pool_available: AtomicI64::new(0),
             pool_waiting: AtomicI64::new(0),
             pool_max: AtomicI64::new(0),
@@ -131,6 +133,11 @@ impl Metrics {
     pub fn schema_cache_load_wait(&self, seconds: f64) {
         self.schema_cache_load_wait_us
             .fetch_add((seconds * 1e6) as u64, Relaxed);
+    }
+
+    /// A request planned with a cache loaded before a catalog change that did not concern it.
+    pub fn schema_cache_kept(&self) {
+        self.schema_cache_kept.fetch_add(1, Relaxed);
     }
 
     pub fn pool_timeout(&self) {
@@ -214,6 +221,12 @@ impl Metrics {
                 "counter",
                 "Time executors waited for another executor's introspection of the same catalog",
                 us(&self.schema_cache_load_wait_us),
+            ),
+            (
+                "serendb_data_api_schema_cache_kept_total",
+                "counter",
+                "Requests planned with a cache loaded before a catalog change that did not concern them",
+                self.schema_cache_kept.load(Relaxed) as f64,
             ),
         ] {
             head(&mut out, name, kind, help);
@@ -444,6 +457,7 @@ mod tests {
         m.schema_cache_shared_load(0.002);
         m.schema_cache_shared_load(0.001);
         m.schema_cache_load_wait(0.5);
+        m.schema_cache_kept();
         m.jwt_cache_lookup(true);
         m.jwt_cache_lookup(false);
         m.pool_timeout();
@@ -474,6 +488,10 @@ mod tests {
         assert_eq!(
             value(&t, "serendb_data_api_schema_cache_load_wait_seconds_total"),
             Some(0.5)
+        );
+        assert_eq!(
+            value(&t, "serendb_data_api_schema_cache_kept_total"),
+            Some(1.0)
         );
         assert_eq!(
             value(&t, "pgrst_schema_cache_loads_total{status=\"FAIL\"}"),

@@ -217,3 +217,121 @@ def test_a_changed_enum_label_reaches_the_cache_with_the_next_invalidation(share
     r = c.http("GET", "/")
     assert r.status == 200
     assert b"happy" in r.body
+
+
+# ---- a request that a DDL change does not concern keeps the loaded cache ----------------------
+
+KEPT = "serendb_data_api_schema_cache_kept_total"
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    """One executor, so every request below meets the same cache."""
+    from conftest import Cluster
+    admin_port = free_port()
+    c = Cluster(name="sc-kept", workers=1,
+                extra_conf=[f"serendb_data_api.admin_server_port = {admin_port}"])
+    try:
+        c.start()
+        c.psql("""
+            CREATE TABLE public.authors (id int PRIMARY KEY, name text);
+            CREATE TABLE public.books (id int PRIMARY KEY, author_id int REFERENCES public.authors,
+                                       title text);
+            CREATE TABLE public.unrelated (id int PRIMARY KEY, n int);
+            CREATE VIEW public.book_titles AS SELECT id, title FROM public.books;
+            INSERT INTO public.authors VALUES (1, 'Ann');
+            INSERT INTO public.books VALUES (10, 1, 'First');
+            GRANT SELECT ON ALL TABLES IN SCHEMA public TO anonymous;
+        """)
+        assert c.wait_status("/authors", 200)
+        yield c, Admin(c, admin_port)
+    finally:
+        c.destroy()
+
+
+def counters(admin):
+    m = admin.metrics()
+    return m.get(KEPT, 0.0), m.get(LOADS, 0.0)
+
+
+def get(c, path):
+    r = c.http("GET", path)
+    assert r.status == 200, (path, r)
+    return json.loads(r.body)
+
+
+EMBED = "/authors?select=name,books(title)&id=eq.1"
+
+
+def test_a_change_elsewhere_keeps_the_cache_and_a_change_here_is_seen_at_once(single):
+    c, admin = single
+    assert get(c, EMBED) == [{"name": "Ann", "books": [{"title": "First"}]}]
+    kept, loads = counters(admin)
+    c.psql("ALTER TABLE public.unrelated ADD COLUMN extra int")
+    # authors and books did not change: planned with the cache as it was, no reload
+    assert get(c, EMBED) == [{"name": "Ann", "books": [{"title": "First"}]}]
+    assert counters(admin) == (kept + 1, loads)
+    # the changed table itself: reloaded before this request, the new column is there
+    assert get(c, "/unrelated?select=id,extra") == []
+    assert counters(admin)[1] == loads + 1
+
+
+@pytest.mark.parametrize("ddl, probe, expected", [
+    # a column of a table the request reads
+    ("ALTER TABLE public.books ADD COLUMN pages int",
+     "/authors?select=name,books(title,pages)&id=eq.1",
+     [{"name": "Ann", "books": [{"title": "First", "pages": None}]}]),
+    # a new table with a foreign key to it: a new relationship of authors
+    ("CREATE TABLE public.prizes (id int PRIMARY KEY, author_id int REFERENCES public.authors);"
+     " GRANT SELECT ON public.prizes TO anonymous",
+     "/authors?select=name,prizes(id)&id=eq.1", [{"name": "Ann", "prizes": []}]),
+    # a function: computed columns come from functions
+    ("CREATE FUNCTION public.shout(public.authors) RETURNS text LANGUAGE sql"
+     " AS $$ SELECT upper($1.name) $$",
+     "/authors?select=name,shout&id=eq.1", [{"name": "Ann", "shout": "ANN"}]),
+    # a privilege on it
+    ("GRANT INSERT ON public.books TO anonymous",
+     EMBED, [{"name": "Ann", "books": [{"title": "First"}]}]),
+])
+def test_a_change_a_request_can_see_reloads_before_it(single, ddl, probe, expected):
+    c, admin = single
+    get(c, EMBED)
+    kept, loads = counters(admin)
+    c.psql(ddl)
+    assert get(c, probe) == expected
+    k, l = counters(admin)
+    assert k == kept, ddl
+    assert l == loads + 1, ddl
+
+
+def test_views_and_rpc_always_use_a_current_cache(single):
+    c, admin = single
+    get(c, "/book_titles")
+    kept, loads = counters(admin)
+    c.psql("ALTER TABLE public.unrelated ADD COLUMN other int")
+    assert get(c, "/book_titles?id=eq.10") == [{"id": 10, "title": "First"}]
+    assert counters(admin) == (kept, loads + 1)
+    c.psql("CREATE FUNCTION public.one() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    assert get(c, "/rpc/one") == 1
+    assert counters(admin) == (kept, loads + 2)
+
+
+def test_an_unknown_name_is_looked_up_in_a_current_cache(single):
+    """A plan that fails with the kept cache (here: a table created since) is made again with a
+    reloaded one, whatever changed."""
+    c, admin = single
+    get(c, EMBED)
+    kept, loads = counters(admin)
+    c.psql("CREATE TABLE public.newcomer (id int); GRANT SELECT ON public.newcomer TO anonymous")
+    assert get(c, "/newcomer") == []
+    assert counters(admin) == (kept, loads + 1)
+
+
+def test_non_ddl_churn_keeps_the_cache_without_a_fingerprint_check(single):
+    c, admin = single
+    get(c, EMBED)
+    kept, loads = counters(admin)
+    c.psql("ANALYZE public.authors; ANALYZE public.books")
+    get(c, EMBED)
+    get(c, EMBED)
+    assert counters(admin) == (kept + 2, loads)

@@ -1,23 +1,60 @@
 //! Loads the schema cache through SPI (inside the request's transaction, before the role switch).
 
-use super::{FINGERPRINT_SQL, INTROSPECTION_SQL};
+use super::{FINGERPRINT_SQL, INTROSPECTION_SQL, RELATION_HASHES_SQL};
 use crate::error::ApiError;
 use crate::spi::{query_row, Param};
 use pgrx::pg_sys;
 
-/// The introspection document and the catalog fingerprint it was read at.
+/// The introspection document, the catalog fingerprint and the relation hashes it was read at.
 pub struct Introspected {
     pub fingerprint: String,
-    pub json: String,
+    pub doc: super::shared::Document,
 }
 
-/// Both queries as one statement: one snapshot, so the document is exactly the catalog state
-/// the fingerprint names (two statements could straddle a DDL commit, and a document newer than
-/// its fingerprint would be kept, and shared, when the catalog later returns to that
-/// fingerprint, e.g. GRANT then REVOKE).
+/// The three queries as one statement: one snapshot, so the document is exactly the catalog
+/// state the fingerprint and the hashes name (two statements could straddle a DDL commit, and a
+/// document newer than its fingerprint would be kept, and shared, when the catalog later
+/// returns to that fingerprint, e.g. GRANT then REVOKE).
 fn combined_sql() -> &'static str {
     static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| format!("SELECT ({FINGERPRINT_SQL}\n), ({INTROSPECTION_SQL}\n)"))
+    SQL.get_or_init(|| {
+        // all relations: its parameters become NULLs ($1 is the introspection's)
+        let hashes = RELATION_HASHES_SQL
+            .replace("$1::", "NULL::")
+            .replace("$2::", "NULL::")
+            .replace("$3::", "NULL::");
+        format!("SELECT ({FINGERPRINT_SQL}\n), ({INTROSPECTION_SQL}\n), ({hashes}\n)")
+    })
+}
+
+/// The current hashes of the relations whose name occurs in `strings` and of `pairs`.
+pub fn relation_hashes(
+    strings: &[String],
+    pairs: &[(String, String)],
+) -> Result<super::unchanged::Hashes, ApiError> {
+    let array = |v: Vec<&String>| {
+        Param::Typed(
+            pg_sys::TEXTARRAYOID,
+            Some(crate::plan::sql::array_literal(
+                &v.into_iter().cloned().collect::<Vec<_>>(),
+            )),
+        )
+    };
+    let row = query_row(
+        RELATION_HASHES_SQL,
+        &[
+            array(strings.iter().collect()),
+            array(pairs.iter().map(|p| &p.0).collect()),
+            array(pairs.iter().map(|p| &p.1).collect()),
+        ],
+    )?;
+    let json = row
+        .first()
+        .cloned()
+        .flatten()
+        .ok_or_else(|| ApiError::internal("the relation hashes query returned nothing"))?;
+    super::unchanged::Hashes::from_json(&json)
+        .map_err(|e| ApiError::internal(format!("cannot read the relation hashes: {e}")))
 }
 
 /// `Ok(None)` when the extension is not installed in this database (the API then answers 503).
@@ -35,8 +72,15 @@ pub fn introspect(schemas: &[String]) -> Result<Option<Introspected>, ApiError> 
         &[Param::Typed(pg_sys::TEXTARRAYOID, Some(array_literal))],
     )?
     .into_iter();
-    match (row.next().flatten(), row.next().flatten()) {
-        (Some(fingerprint), Some(json)) => Ok(Some(Introspected { fingerprint, json })),
+    match (
+        row.next().flatten(),
+        row.next().flatten(),
+        row.next().flatten(),
+    ) {
+        (Some(fingerprint), Some(json), Some(hashes)) => Ok(Some(Introspected {
+            fingerprint,
+            doc: super::shared::Document { json, hashes },
+        })),
         _ => Err(ApiError::internal("schema introspection returned nothing")),
     }
 }

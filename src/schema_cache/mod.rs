@@ -4,6 +4,7 @@
 
 pub mod model;
 pub mod shared;
+pub mod unchanged;
 
 #[cfg(feature = "pg15")]
 pub mod load;
@@ -16,3 +17,7 @@ pub const INTROSPECTION_SQL: &str = include_str!("introspect.sql");
 /// A cheap fingerprint of the catalog rows the introspection reads (no parameters; returns
 /// one text value): unchanged means a reload would load the same cache.
 pub const FINGERPRINT_SQL: &str = include_str!("fingerprint.sql");
+
+/// The fingerprint split by relation (`$1` text[] strings a relation's name must occur in, or
+/// NULL for all; `$2`/`$3` text[] (schema, name) pairs; returns one json value).
+pub const RELATION_HASHES_SQL: &str = include_str!("relation_hashes.sql");

@@ -34,7 +34,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The subdirectory of the data directory.
 pub const DIR: &str = "serendb_data_api";
 /// Changes when the file's layout does.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 
 /// Which document a file holds: the same key names the same introspection of the same schemas.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,8 +53,27 @@ struct Header {
     fingerprint: String,
     /// when the introspection started (UNIX microseconds)
     started_at_us: u64,
+    /// the document, then the relation hashes (`relation_hashes.sql`) read with it
     body_len: usize,
+    hashes_len: usize,
+    /// of the document and the hashes together
     body_sha256: String,
+}
+
+/// What one introspection read: the schema cache document, and the catalog hashes per
+/// relation it was read at (what lets a request be served by this cache after a change that
+/// does not concern it, see `caches`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub json: String,
+    pub hashes: String,
+}
+
+fn body_sha256(doc: &Document) -> String {
+    let mut h = Sha256::new();
+    h.update(doc.json.as_bytes());
+    h.update(doc.hashes.as_bytes());
+    hex(&h.finalize())
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -66,6 +85,8 @@ fn build_id() -> String {
     h.update(super::INTROSPECTION_SQL.as_bytes());
     h.update([0]);
     h.update(super::FINGERPRINT_SQL.as_bytes());
+    h.update([0]);
+    h.update(super::RELATION_HASHES_SQL.as_bytes());
     hex(&h.finalize())
 }
 
@@ -106,13 +127,13 @@ pub fn dir(data_dir: &Path) -> std::io::Result<PathBuf> {
     }
 }
 
-/// Publishes `json`, read at `fingerprint` by an introspection that started at `started_at`.
+/// Publishes `doc`, read at `fingerprint` by an introspection that started at `started_at`.
 pub fn write(
     dir: &Path,
     key: &Key,
     fingerprint: &str,
     started_at: SystemTime,
-    json: &str,
+    doc: &Document,
 ) -> std::io::Result<()> {
     let header = Header {
         format: FORMAT,
@@ -121,8 +142,9 @@ pub fn write(
         schemas: key.schemas.clone(),
         fingerprint: fingerprint.to_string(),
         started_at_us: micros(started_at),
-        body_len: json.len(),
-        body_sha256: hex(&Sha256::digest(json.as_bytes())),
+        body_len: doc.json.len(),
+        hashes_len: doc.hashes.len(),
+        body_sha256: body_sha256(doc),
     };
     let path = key.path(dir);
     // Private to this process: two executors writing at once each rename a whole file.
@@ -131,7 +153,8 @@ pub fn write(
         let mut f = File::create(&tmp)?;
         serde_json::to_writer(&mut f, &header).map_err(std::io::Error::other)?;
         f.write_all(b"\n")?;
-        f.write_all(json.as_bytes())?;
+        f.write_all(doc.json.as_bytes())?;
+        f.write_all(doc.hashes.as_bytes())?;
         drop(f);
         std::fs::rename(&tmp, &path)
     })();
@@ -159,7 +182,7 @@ pub fn read(
     key: &Key,
     fingerprint: &str,
     not_before: SystemTime,
-) -> Result<String, Skip> {
+) -> Result<Document, Skip> {
     let f = match File::open(key.path(dir)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Skip::Missing),
@@ -184,22 +207,28 @@ pub fn read(
     if header.fingerprint != fingerprint || header.started_at_us < micros(not_before) {
         return Err(Skip::Other);
     }
-    let mut body = Vec::with_capacity(header.body_len);
+    let len = header.body_len.saturating_add(header.hashes_len);
+    let mut body = Vec::with_capacity(len.min(1 << 30));
     (&mut r)
-        .take(header.body_len as u64 + 1)
+        .take((len as u64).saturating_add(1))
         .read_to_end(&mut body)
         .map_err(|e| Skip::Damaged(e.to_string()))?;
-    if body.len() != header.body_len {
+    if body.len() != len {
         return Err(Skip::Damaged(format!(
-            "{} bytes instead of {}",
-            body.len(),
-            header.body_len
+            "{} bytes instead of {len}",
+            body.len()
         )));
     }
-    if hex(&Sha256::digest(&body)) != header.body_sha256 {
+    let hashes = body.split_off(header.body_len);
+    let utf8 = |b: Vec<u8>| String::from_utf8(b).map_err(|e| Skip::Damaged(e.to_string()));
+    let doc = Document {
+        json: utf8(body)?,
+        hashes: utf8(hashes)?,
+    };
+    if body_sha256(&doc) != header.body_sha256 {
         return Err(Skip::Damaged("checksum mismatch".into()));
     }
-    String::from_utf8(body).map_err(|e| Skip::Damaged(e.to_string()))
+    Ok(doc)
 }
 
 /// Held while this executor runs the introspection for a key; released when dropped (also by
@@ -248,7 +277,12 @@ mod tests {
         }
     }
 
-    const DOC: &str = r#"{"tables":[{"schema":"public","name":"t"}]}"#;
+    fn doc() -> Document {
+        Document {
+            json: r#"{"tables":[{"schema":"public","name":"t"}]}"#.into(),
+            hashes: r#"{"global":"1/2","relations":[]}"#.into(),
+        }
+    }
 
     #[test]
     fn the_private_directory_is_owner_only() {
@@ -266,9 +300,9 @@ mod tests {
         let k = key();
         let t0 = SystemTime::now();
         assert_eq!(read(&d, &k, "1/2", UNIX_EPOCH), Err(Skip::Missing));
-        write(&d, &k, "1/2", t0, DOC).unwrap();
-        assert_eq!(read(&d, &k, "1/2", UNIX_EPOCH).unwrap(), DOC);
-        assert_eq!(read(&d, &k, "1/2", t0).unwrap(), DOC);
+        write(&d, &k, "1/2", t0, &doc()).unwrap();
+        assert_eq!(read(&d, &k, "1/2", UNIX_EPOCH).unwrap(), doc());
+        assert_eq!(read(&d, &k, "1/2", t0).unwrap(), doc());
         assert_eq!(read(&d, &k, "1/3", UNIX_EPOCH), Err(Skip::Other));
         // older than a forced reload
         assert_eq!(
@@ -294,17 +328,21 @@ mod tests {
     fn damaged_or_foreign_files_are_refused() {
         let d = tmpdir("damaged");
         let k = key();
-        write(&d, &k, "1/2", SystemTime::now(), DOC).unwrap();
+        write(&d, &k, "1/2", SystemTime::now(), &doc()).unwrap();
         let good = std::fs::read(k.path(&d)).unwrap();
         let damaged = |bytes: Vec<u8>| {
             std::fs::write(k.path(&d), bytes).unwrap();
             matches!(read(&d, &k, "1/2", UNIX_EPOCH), Err(Skip::Damaged(_)))
         };
-        // body changed, same length
+        // document or hashes changed, same length
         let mut b = good.clone();
         let n = b.len();
         b[n - 5] = b'u';
         assert!(damaged(b));
+        let text = String::from_utf8(good.clone()).unwrap();
+        assert!(damaged(
+            text.replace("\"public\"", "\"pubLic\"").into_bytes()
+        ));
         // truncated
         assert!(damaged(good[..good.len() - 3].to_vec()));
         // longer
@@ -312,7 +350,7 @@ mod tests {
         b.extend_from_slice(b" ");
         assert!(damaged(b));
         // not a header at all
-        assert!(damaged(DOC.as_bytes().to_vec()));
+        assert!(damaged(doc().json.into_bytes()));
         assert!(damaged(vec![b'x'; 100_000]));
         assert!(damaged(vec![]));
         // a header for another key
@@ -325,7 +363,7 @@ mod tests {
             text.replace(&build_id(), &"0".repeat(64)).into_bytes()
         ));
         std::fs::write(k.path(&d), &good).unwrap();
-        assert_eq!(read(&d, &k, "1/2", UNIX_EPOCH).unwrap(), DOC);
+        assert_eq!(read(&d, &k, "1/2", UNIX_EPOCH).unwrap(), doc());
     }
 
     #[test]
