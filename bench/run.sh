@@ -4,14 +4,18 @@
 # concurrency. Starts and removes its own cluster; the extension must be installed
 # (scripts/build-install.sh).
 #
-# Environment: BENCH_DURATION (seconds per run, default 10), BENCH_CONNECTIONS (default 8),
-#              BENCH_THREADS (wrk/pgbench threads, default 2), BENCH_WORKERS (executors, default 2).
+# Environment: BENCH_DURATION (seconds per run, default 10), BENCH_CONNECTIONS (default 10),
+#              BENCH_THREADS (wrk/pgbench threads, default 2), BENCH_WORKERS (executors, default 2),
+#              BENCH_ONLY (a substring: run only the scenarios whose name contains it),
+#              BENCH_PERF (a directory: perf records the listener and each executor during every
+#              API run, one perf-<scenario>-<process>.data each, for bench/PROFILE.md; call
+#              graphs as BENCH_PERF_CALLGRAPH says, default dwarf).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 DURATION="${BENCH_DURATION:-10}"
-CONNS="${BENCH_CONNECTIONS:-8}"
+CONNS="${BENCH_CONNECTIONS:-10}"
 THREADS="${BENCH_THREADS:-2}"
 WORKERS="${BENCH_WORKERS:-2}"
 command -v wrk >/dev/null || die "wrk is missing: run scripts/install-deps.sh"
@@ -129,14 +133,49 @@ if r.status >= 300:
 PY
 done
 
-run_wrk() {  # name, extra wrk args...
+# Prints "req/s p50_ms p99_ms" (wrk --latency; its units are us, ms or s).
+run_wrk() {  # wrk args...
   local out
-  out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" -H "Authorization: Bearer $TOKEN" "$@")"
+  out="$(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -H "Authorization: Bearer $TOKEN" "$@")"
   if grep -q 'Non-2xx' <<<"$out"; then
     printf '%s\n' "$out" >&2
     die "wrk saw error responses"
   fi
-  awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+  awk '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000
+      if (v ~ /ms$/) return v + 0
+      if (v ~ /s$/) return v * 1000
+      return v + 0
+    }
+    /^Requests\/sec:/ { rps = $2 }
+    $1 == "50%" { p50 = ms($2) }
+    $1 == "99%" { p99 = ms($2) }
+    END { printf "%s %.3f %.3f\n", rps, p50, p99 }' <<<"$out"
+}
+# The cluster's API processes as "name pid" lines (listener, executor-0, ...).
+api_processes() {
+  local postmaster
+  postmaster="$(head -n 1 "$DATA/postmaster.pid")"
+  ps -o pid=,args= --ppid "$postmaster" | awk '
+    /serendb_data_api listener/ { print "listener", $1 }
+    /serendb_data_api executor/ { print "executor-" $NF, $1 }'
+}
+# Runs wrk; with BENCH_PERF, perf records every API process meanwhile.
+measure_api() {  # tag, wrk args...
+  local tag="$1" pids=() name pid
+  shift
+  if [ -n "${BENCH_PERF:-}" ]; then
+    mkdir -p "$BENCH_PERF"
+    while read -r name pid; do
+      perf record -F 999 --call-graph "${BENCH_PERF_CALLGRAPH:-dwarf}" -q \
+        -o "$BENCH_PERF/perf-$tag-$name.data" -p "$pid" \
+        -- sleep "$DURATION" >/dev/null 2>&1 &
+      pids+=("$!")
+    done < <(api_processes)
+  fi
+  run_wrk "$@"
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
 }
 run_pgbench() {  # sql file
   local out
@@ -151,16 +190,21 @@ i=0
 for sc in "${SCENARIOS[@]}"; do
   IFS='|' read -r name method target bodyfile <<<"$sc"
   i=$((i + 1))
+  [[ -z "${BENCH_ONLY:-}" || "$name" == *"$BENCH_ONLY"* ]] || continue
   wrk_script "$method" "$bodyfile" "$TMP/s$i.lua"
   pgbench_script "$method" "$target" "$bodyfile" "$TMP/s$i.sql"
-  rps="$(run_wrk -s "$TMP/s$i.lua" "$URL$target")"
+  read -r rps p50 p99 < <(measure_api "s$i" -s "$TMP/s$i.lua" "$URL$target")
   tps="$(run_pgbench "$TMP/s$i.sql")"
-  ROWS+=("$name|$rps|$tps")
+  ROWS+=("$name|$rps|$tps|$p50|$p99")
 done
 
-printf '\n%-34s %12s %12s %8s\n' "request (API vs pgbench, same SQL)" "API req/s" "pgbench tps" "ratio"
+# p50/p99: the API's latencies under wrk (target: p99 <= 2 x p50)
+printf '\n%-34s %10s %11s %6s %9s %9s %8s\n' "request (API vs pgbench, same SQL)" "API req/s" \
+  "pgbench tps" "ratio" "p50 ms" "p99 ms" "p99/p50"
 for row in "${ROWS[@]}"; do
-  IFS='|' read -r name rps tps <<<"$row"
-  ratio="$(awk -v a="$rps" -v b="$tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')"
-  printf '%-34s %12.0f %12.0f %8s\n' "$name" "$rps" "$tps" "$ratio"
+  IFS='|' read -r name rps tps p50 p99 <<<"$row"
+  awk -v n="$name" -v a="$rps" -v b="$tps" -v p50="$p50" -v p99="$p99" 'BEGIN {
+    ratio = (b > 0) ? sprintf("%.2f", a / b) : "n/a"
+    tail = (p50 > 0) ? sprintf("%.1f", p99 / p50) : "n/a"
+    printf "%-34s %10.0f %11.0f %6s %9.2f %9.2f %8s\n", n, a, b, ratio, p50, p99, tail }'
 done

@@ -172,6 +172,7 @@ pub fn process_notifications() {
     pgrx::PgTryBuilder::new(|| unsafe {
         pg_sys::ffi::pg_guard_ffi_boundary(|| ProcessNotifyInterrupt(false));
         pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
+        crate::execute::forget_settings();
     })
     .catch_others(|_| unsafe { pg_sys::AbortCurrentTransaction() })
     .execute();

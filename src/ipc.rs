@@ -103,20 +103,28 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn framed(payload: Vec<u8>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(payload.len() + 4);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out
+impl Writer {
+    /// A frame under construction: its length is written by [`Writer::framed`].
+    fn frame(capacity: usize) -> Writer {
+        let mut out = Vec::with_capacity(capacity + 4);
+        out.extend_from_slice(&[0; 4]);
+        Writer(out)
+    }
+    fn framed(mut self) -> Vec<u8> {
+        let len = (self.0.len() - 4) as u32;
+        self.0[..4].copy_from_slice(&len.to_le_bytes());
+        self.0
+    }
 }
 
 pub fn encode_request(r: &RawRequest) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(r.body.len() + 256));
+    let headers: usize = r.headers.iter().map(|(k, v)| 8 + k.len() + v.len()).sum();
+    let mut w = Writer::frame(16 + r.method.len() + r.target.len() + headers + r.body.len());
     w.bytes(r.method.as_bytes());
     w.bytes(r.target.as_bytes());
     w.headers(&r.headers);
     w.bytes(&r.body);
-    framed(w.0)
+    w.framed()
 }
 
 pub fn decode_request(payload: &[u8]) -> io::Result<RawRequest> {
@@ -130,7 +138,7 @@ pub fn decode_request(payload: &[u8]) -> io::Result<RawRequest> {
 }
 
 pub fn encode_response(resp: &HttpResponse) -> Vec<u8> {
-    let mut w = Writer(Vec::with_capacity(resp.body.len() + 128));
+    let mut w = Writer::frame(response_payload_len(resp));
     w.0.extend_from_slice(&resp.status.to_le_bytes());
     w.headers(&resp.headers);
     w.bytes(&resp.body);
@@ -141,7 +149,7 @@ pub fn encode_response(resp: &HttpResponse) -> Vec<u8> {
         }
         None => w.0.push(0),
     }
-    framed(w.0)
+    w.framed()
 }
 
 pub fn decode_response(payload: &[u8]) -> io::Result<HttpResponse> {
@@ -158,23 +166,111 @@ pub fn decode_response(payload: &[u8]) -> io::Result<HttpResponse> {
 }
 
 /// Reads one frame's payload from a blocking stream; `Ok(None)` on a clean EOF.
-pub fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Vec<u8>>> {
-    let mut len = [0u8; 4];
-    match r.read_exact(&mut len) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+#[cfg(test)]
+fn read_frame<R: Read>(r: &mut R) -> io::Result<Option<Vec<u8>>> {
+    let mut reader = FrameReader::default();
+    Ok(reader.read_from(r)?.map(<[u8]>::to_vec))
+}
+
+/// The smallest read: a whole request or response of a typical API call fits.
+const READ_CHUNK: usize = 16 * 1024;
+/// A buffer grown beyond this for a large frame is given back before the next frame.
+const KEEP_BUFFER: usize = 1024 * 1024;
+
+/// Cuts frames out of a stream with as few reads as possible: one `read` brings a small frame
+/// whole (length and payload), where reading the length and then the payload took two system
+/// calls (three on a non-blocking socket: the first read finds nothing yet). Bytes read past
+/// a frame stay for the next one.
+#[derive(Default)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    /// the unread bytes are `buf[start..end]`
+    start: usize,
+    end: usize,
+}
+
+/// What [`FrameReader::next_frame`] found.
+pub enum Next {
+    /// a whole frame's payload: `FrameReader::payload(range)`
+    Frame(std::ops::Range<usize>),
+    /// more bytes are needed: read into [`FrameReader::space`]
+    More,
+}
+
+impl FrameReader {
+    /// The next frame when its bytes are all buffered, else room is made for reading more.
+    pub fn next_frame(&mut self) -> io::Result<Next> {
+        let avail = self.end - self.start;
+        let need = if avail >= 4 {
+            let head = &self.buf[self.start..self.start + 4];
+            let n = u32::from_le_bytes(head.try_into().unwrap()) as usize;
+            if n > MAX_FRAME {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "ipc frame too large",
+                ));
+            }
+            if avail >= 4 + n {
+                let payload = self.start + 4..self.start + 4 + n;
+                self.start += 4 + n;
+                return Ok(Next::Frame(payload));
+            }
+            4 + n
+        } else {
+            4
+        };
+        if avail == 0 {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > KEEP_BUFFER {
+                self.buf = Vec::new();
+            }
+        } else if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end = avail;
+            self.start = 0;
+        }
+        let want = need.max(READ_CHUNK);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        Ok(Next::More)
     }
-    let n = u32::from_le_bytes(len) as usize;
-    if n > MAX_FRAME {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "ipc frame too large",
-        ));
+
+    /// Where to read into after [`Next::More`] (never empty then).
+    pub fn space(&mut self) -> &mut [u8] {
+        &mut self.buf[self.end..]
     }
-    let mut buf = vec![0u8; n];
-    r.read_exact(&mut buf)?;
-    Ok(Some(buf))
+
+    /// `n` bytes were read into [`FrameReader::space`].
+    pub fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
+
+    /// Whether bytes of an unfinished frame are buffered (an EOF now cuts a frame).
+    pub fn partial(&self) -> bool {
+        self.end > self.start
+    }
+
+    pub fn payload(&self, range: std::ops::Range<usize>) -> &[u8] {
+        &self.buf[range]
+    }
+
+    /// Reads the next frame's payload from a blocking stream; `Ok(None)` on a clean EOF.
+    pub fn read_from<R: Read>(&mut self, r: &mut R) -> io::Result<Option<&[u8]>> {
+        loop {
+            match self.next_frame()? {
+                Next::Frame(range) => return Ok(Some(self.payload(range))),
+                Next::More => match r.read(self.space()) {
+                    Ok(0) if self.partial() => return Err(truncated()),
+                    Ok(0) => return Ok(None),
+                    Ok(n) => self.filled(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+    }
 }
 
 pub fn write_all<W: Write>(w: &mut W, frame: &[u8]) -> io::Result<()> {
@@ -253,5 +349,58 @@ mod tests {
             assert!(decode_response(&frame[4..4 + cut]).is_err());
         }
         assert!(read_frame(&mut &frame[..0]).unwrap().is_none());
+        assert!(read_frame(&mut &frame[..3]).is_err());
+        assert!(read_frame(&mut &frame[..frame.len() - 1]).is_err());
+    }
+
+    /// A reader that hands out at most `step` bytes per read, as a socket may.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn frame_reader_cuts_frames_however_the_bytes_arrive() {
+        let big = RawRequest {
+            body: vec![b'x'; KEEP_BUFFER + 5],
+            ..RawRequest::default()
+        };
+        let small = RawRequest {
+            method: "GET".into(),
+            target: "/posts?id=eq.1".into(),
+            ..RawRequest::default()
+        };
+        let mut stream = vec![];
+        for r in [&small, &big, &small, &small] {
+            stream.extend(encode_request(r));
+        }
+        for step in [1, 3, 4, 7, 1000, READ_CHUNK, usize::MAX] {
+            let mut src = Trickle {
+                data: &stream,
+                step,
+            };
+            let mut reader = FrameReader::default();
+            for want in [&small, &big, &small, &small] {
+                let got = reader.read_from(&mut src).unwrap().unwrap();
+                assert_eq!(&decode_request(got).unwrap(), want, "step {step}");
+            }
+            assert!(reader.read_from(&mut src).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn frame_reader_refuses_oversized_frames() {
+        let len = (MAX_FRAME as u32 + 1).to_le_bytes();
+        let mut reader = FrameReader::default();
+        assert!(reader.read_from(&mut &len[..]).is_err());
     }
 }

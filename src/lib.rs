@@ -25,6 +25,7 @@ mod observe;
 mod parse;
 mod plan;
 mod replica;
+mod request_settings;
 mod respond;
 mod schema_cache;
 mod settings;

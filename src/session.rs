@@ -16,6 +16,14 @@ pub fn set_local(name: &str, value: &str) -> Result<(), ApiError> {
     set(name, value, pg_sys::PGERROR as i32).map(|_| ())
 }
 
+/// Whether the setting exists and is not empty (read without SQL; no error when it does not
+/// exist).
+pub fn has_value(name: &std::ffi::CStr) -> bool {
+    let value = unsafe { pg_sys::GetConfigOption(name.as_ptr(), true, false) };
+    // SAFETY: a GUC's value is a NUL-terminated string that lives until it is set again
+    !value.is_null() && unsafe { *value } != 0
+}
+
 /// Like [`set_local`], but a setting the session user may not set, or an invalid value, is
 /// skipped silently (returns false) instead of failing the request.
 pub fn try_set_local(name: &str, value: &str) -> Result<bool, ApiError> {

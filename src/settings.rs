@@ -340,7 +340,10 @@ mod tests {
         s.set("db_max_rows", "-1").unwrap();
         s.set("db_anon_role", " ").unwrap();
         s.set("db_aggregates_enabled", "on").unwrap();
-        assert_eq!((s.schemas.len(), s.max_rows, s.anon_role.is_none()), (2, None, true));
+        assert_eq!(
+            (s.schemas.len(), s.max_rows, s.anon_role.is_none()),
+            (2, None, true)
+        );
         assert!(s.aggregates_enabled);
         s.set("db_max_rows", "5").unwrap();
         assert_eq!(s.max_rows, Some(5));

@@ -21,7 +21,7 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(arg: pg_sys::Datum) {
         pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(on_sigterm));
     }
     let db = guc::database();
-    let role = guc::snapshot().authenticator_role;
+    let role = crate::execute::settings().authenticator_role.clone();
     connect_as(&db, &role, super::probe_is_verbose(arg));
     crate::spi::install_sqlstate_recorder();
     crate::caches::install();
@@ -75,6 +75,7 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(arg: pg_sys::Datum) {
         );
         set
     };
+    let mut frames = ipc::FrameReader::default();
     loop {
         let events = unsafe {
             let mut occurred = [pg_sys::WaitEvent::default(); 3];
@@ -105,10 +106,11 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(arg: pg_sys::Datum) {
             if pg_sys::ConfigReloadPending != 0 {
                 pg_sys::ConfigReloadPending = 0;
                 pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP);
+                crate::execute::forget_settings();
                 crate::caches::mark_stale();
             }
         }
-        if guc::snapshot().authenticator_role != role {
+        if crate::execute::settings().authenticator_role != role {
             // The session user is fixed at connection: the listener starts a new executor,
             // which connects as the new authenticator.
             pgrx::log!("serendb_data_api: db_authenticator_role changed; executor restarts");
@@ -117,13 +119,12 @@ pub extern "C-unwind" fn serendb_data_api_executor_main(arg: pg_sys::Datum) {
         if events & pg_sys::WL_SOCKET_READABLE == 0 {
             continue;
         }
-        let frame = match ipc::read_frame(&mut stream) {
+        let frame = match frames.read_from(&mut stream) {
             Ok(Some(f)) => f,
             // The listener went away (shutdown or restart): end; the new listener starts us.
             Ok(None) | Err(_) => return,
         };
-        let mut response = serve(&frame);
-        drop(frame);
+        let mut response = serve(frame);
         // A response the listener would refuse becomes an error for this request alone (the
         // request's own transaction was already rolled back for it, see `execute`).
         if let Err(e) = ipc::check_response_size(&response, guc::max_response_size()) {

@@ -308,6 +308,7 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
     shared.links_opened.set(shared.links_opened.get() + 1);
     let metrics = crate::metrics::get();
     metrics.pool_available.fetch_add(1, Relaxed);
+    let mut frames = ipc::FrameReader::default();
     loop {
         let job = tokio::select! {
             job = jobs.recv() => match job {
@@ -330,7 +331,7 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
         }
         metrics.pool_available.fetch_sub(1, Relaxed);
         let busy = std::time::Instant::now();
-        let exchanged = exchange(&mut stream, &job.frame).await;
+        let exchanged = exchange(&mut stream, &mut frames, &job.frame).await;
         metrics.executor_busy(busy.elapsed().as_secs_f64());
         metrics.pool_available.fetch_add(1, Relaxed);
         match exchanged {
@@ -349,15 +350,21 @@ async fn executor_link(mut stream: UnixStream, jobs: async_channel::Receiver<Job
     shared.executors.set(shared.executors.get() - 1);
 }
 
-async fn exchange(stream: &mut UnixStream, frame: &[u8]) -> std::io::Result<HttpResponse> {
+async fn exchange(
+    stream: &mut UnixStream,
+    frames: &mut ipc::FrameReader,
+    frame: &[u8],
+) -> std::io::Result<HttpResponse> {
     stream.write_all(frame).await?;
-    let n = stream.read_u32_le().await? as usize;
-    if n > ipc::MAX_FRAME {
-        return Err(std::io::Error::other("frame too large"));
+    loop {
+        match frames.next_frame()? {
+            ipc::Next::Frame(range) => return ipc::decode_response(frames.payload(range)),
+            ipc::Next::More => match stream.read(frames.space()).await? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => frames.filled(n),
+            },
+        }
     }
-    let mut buf = vec![0u8; n];
-    stream.read_exact(&mut buf).await?;
-    ipc::decode_response(&buf)
 }
 
 pub(super) async fn forward(raw: RawRequest, shared: &Shared) -> Result<HttpResponse, ApiError> {
