@@ -126,7 +126,8 @@ async fn write_all<S: AsyncWrite + Unpin>(
 async fn linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, limit: Duration) {
     let _ = timeout(limit, stream.shutdown()).await;
     let deadline = Instant::now() + limit;
-    let mut chunk = [0u8; 16384];
+    // on the heap, only while lingering (see `fill`)
+    let mut chunk = vec![0u8; 16384];
     let mut drained = 0;
     while drained < LINGER_BYTES {
         match timeout_at(deadline, stream.read(&mut chunk)).await {
@@ -136,14 +137,16 @@ async fn linger<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, limit: Durati
     }
 }
 
+/// Reads what is there straight into `buf`'s spare room: no chunk array in the connection's
+/// future, which every idle keep-alive connection would carry (issue 9: 1,000 of them).
 async fn fill<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> Result<(), Stop> {
-    let mut chunk = [0u8; 16384];
-    match stream.read(&mut chunk).await {
+    // only when full: a body's exact reservation must not double the buffer at its end
+    if buf.capacity() == buf.len() {
+        buf.reserve(BUF_SIZE);
+    }
+    match stream.read_buf(buf).await {
         Ok(0) | Err(_) => Err(Stop::Closed),
-        Ok(n) => {
-            buf.extend_from_slice(&chunk[..n]);
-            Ok(())
-        }
+        Ok(_) => Ok(()),
     }
 }
 
