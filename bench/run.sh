@@ -30,36 +30,12 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-PG_PORT="$(free_port)"
-API_PORT="$(free_port "$PG_PORT")"
-SECRET="$(gen_secret)"
-cluster_init "$DATA"
-cluster_configure "$DATA" "$PG_PORT" "$API_PORT" bench "$SECRET" "" \
+bench_cluster "$DATA" "$LOGFILE" \
   "serendb_data_api.workers = $WORKERS" "max_connections = 200" "synchronous_commit = off"
-cluster_start "$DATA" "$LOGFILE"
-psql_c "$PG_PORT" postgres "CREATE DATABASE bench"
-psql_c "$PG_PORT" bench "CREATE EXTENSION serendb_data_api"
-psql_c "$PG_PORT" bench "$SEED_SQL"
-psql_c "$PG_PORT" bench "INSERT INTO posts (\"userId\", content)
-  SELECT 'user-bench', 'post ' || g FROM generate_series(1, 1000) g"
-psql_c "$PG_PORT" bench "VACUUM ANALYZE posts"
-wait_http "$API_PORT" /posts 60
 
 CLAIMS='{"sub":"user-bench","role":"authenticated"}'
 TOKEN="$(mint_jwt "$SECRET" "{\"sub\":\"user-bench\",\"role\":\"authenticated\",\"exp\":$(( $(date +%s) + 3600 ))}")"
 URL="http://127.0.0.1:$API_PORT"
-
-psql_c "$PG_PORT" bench "
-  CREATE TABLE authors (id int PRIMARY KEY, name text NOT NULL);
-  CREATE TABLE books (id int PRIMARY KEY, author_id int NOT NULL REFERENCES authors (id), title text NOT NULL);
-  CREATE INDEX ON books (author_id);
-  INSERT INTO authors SELECT g, 'author ' || g FROM generate_series(1, 1000) g;
-  INSERT INTO books SELECT g, 1 + g % 1000, 'book ' || g FROM generate_series(1, 5000) g;
-  CREATE TABLE bench_items (id int PRIMARY KEY, category int NOT NULL, score int NOT NULL, name text NOT NULL);
-  INSERT INTO bench_items SELECT g, g % 10, g % 100, 'item ' || g FROM generate_series(1, 20000) g;
-  CREATE INDEX ON bench_items (category, score);
-  CREATE FUNCTION bench_add(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + b';"
-psql_c "$PG_PORT" bench "VACUUM ANALYZE authors, books, bench_items"
 
 # Each scenario: name|METHOD|target|body file ('' for none). The 1000-row body is generated.
 "$PYTHON" -c 'import json; print(json.dumps([{"content": "bulk %d" % i} for i in range(1000)]))' >"$TMP/bulk.json"

@@ -178,3 +178,23 @@ cluster_stop() {
 psql_c() {
   PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$1" -U postgres -d "$2" "${@:4}" -c "$3"
 }
+
+# bench_cluster DIR LOGFILE [EXTRA_CONF_LINE...]: a started cluster serving the database `bench`
+# (scripts/seed.sql + bench/workload.sql, analyzed) on fresh ports, the API answering; sets
+# PG_PORT, API_PORT and SECRET. The caller stops it (cluster_stop DIR).
+bench_cluster() {
+  local dir="$1" logfile="$2"
+  shift 2
+  PG_PORT="$(free_port)"
+  API_PORT="$(free_port "$PG_PORT")"
+  SECRET="$(gen_secret)"
+  cluster_init "$dir"
+  cluster_configure "$dir" "$PG_PORT" "$API_PORT" bench "$SECRET" "" "$@"
+  cluster_start "$dir" "$logfile"
+  psql_c "$PG_PORT" postgres "CREATE DATABASE bench"
+  psql_c "$PG_PORT" bench "CREATE EXTENSION serendb_data_api"
+  psql_c "$PG_PORT" bench "$SEED_SQL"
+  psql_c "$PG_PORT" bench "$(cat "$REPO_ROOT/bench/workload.sql")"
+  psql_c "$PG_PORT" bench "VACUUM ANALYZE posts, authors, books, bench_items"
+  wait_http "$API_PORT" /posts 60
+}
